@@ -16,7 +16,8 @@ says what to do. The driver's exception, when there is one, is the ``__cause__``
     │   ├── TooManyValues(column, limit)   TooDeep(limit)                UnbalancedParen(pos)
     │   └── TooManyParameters(limit)
     ├── EmptyConnection   EmptyEnvVarName   MissingEnvVar(var)   PoolInit(dsn_masked, source)
-    ├── InvalidIdentifier(kind, name)   EmptyData(op)   UnboundedWrite(op, table)   UnknownColumn(table, column)
+    ├── InvalidIdentifier(kind, name)   EmptyData(op)   UnboundedWrite(op, table)
+    ├── UnknownColumn(table, column)
     ├── Connect(source)   Query(op, source, sqlstate)   Decode(column, pg_type, source)
     ├── TableNotResolved(table)   AmbiguousTable(table, schemas)   SchemaDrift(op, sqlstate, source)
     ├── ForeignPin   EventLoopMismatch
@@ -26,7 +27,8 @@ says what to do. The driver's exception, when there is one, is the ``__cause__``
     │   ├── InvalidDeclaration(path, table, key, reason)
     │   └── MissingPerTenantSchemaEnv(store, var)   DeclaredVsLiveDrift(store, drift)
     ├── EpistemicError
-    │   └── UnelevatedWrite(store, floor)   MalformedConfidence(store, value)   SubFloorWrite(store, confidence, floor)
+    │   └── UnelevatedWrite(store, floor)   MalformedConfidence(store, value)
+    │       SubFloorWrite(store, confidence, floor)
     ├── CapabilityDenied(store, required, held)
     └── AuditChainBroken(index, reason)
 
@@ -842,9 +844,9 @@ class UnelevatedWrite(EpistemicError):
 
     def message(self) -> str:
         return (
-            f"persist into axonstore `{self.store}` blocked: the store declares confidence_floor {self.floor} "
-            "but the row carries no `_confidence` value — an un-elevated (⊥) write. Add `_confidence` with "
-            "a number in [0, 1]"
+            f"persist into axonstore `{self.store}` blocked: the store declares confidence_floor "
+            f"{self.floor} but the row carries no `_confidence` value — an un-elevated (⊥) write. "
+            "Add `_confidence` with a number in [0, 1]"
         )
 
 

@@ -1,0 +1,124 @@
+"""The parsed where-expression: frozen nodes, independent of bindings and column types.
+
+String literals keep their *template* (the text before ``${…}`` interpolation), so one parse serves every
+call with the same expression; the renderer (or an evaluator) interpolates per call.
+
+Nodes are never changed after parsing (parses are shared through a cache). They are not declared
+``frozen`` only because a frozen dataclass costs three times as much to build, and compiling a new
+expression has a budget of a few microseconds (CONTRACT §8½).
+
+Precedence is explicit: ``a AND b OR c`` is ``Or((And((a, b)), c))``. Rendering the tree without adding
+parentheses reproduces the source order exactly, because AND binds tighter than OR in SQL too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, TypeAlias
+
+ValueKind: TypeAlias = Literal["text", "integer", "float", "boolean"]
+
+#: Comparison operators as rendered (``==`` is ``=``, ``<>`` is ``!=``).
+CompareOp: TypeAlias = Literal["=", "!=", "<", "<=", ">", ">=", "LIKE", "ILIKE", "NOT LIKE", "NOT ILIKE"]
+LIKE_OPS: frozenset[str] = frozenset({"LIKE", "ILIKE", "NOT LIKE", "NOT ILIKE"})
+
+
+@dataclass(slots=True)
+class Value:
+    """A bound literal. For ``text`` the value is the template, interpolated at render time."""
+
+    kind: ValueKind
+    value: str | int | float | bool
+
+
+@dataclass(slots=True)
+class Compare:
+    """``column op value`` with a bound value."""
+
+    column: str
+    op: CompareOp
+    value: Value
+
+
+@dataclass(slots=True)
+class NullTest:
+    """``column IS [NOT] NULL`` (also what ``= null`` / ``!= null`` fold to)."""
+
+    column: str
+    negated: bool
+
+
+@dataclass(slots=True)
+class TimeCompare:
+    """``column op now() [± interval 'amount unit']``, rendered inline with no parameter."""
+
+    column: str
+    op: CompareOp
+    sign: str | None  # "+", "-" or None for bare now()
+    amount: int = 0
+    unit: str = ""  # lower-case singular
+
+
+@dataclass(slots=True)
+class InList:
+    """``column [NOT] IN (v1, v2, …)``."""
+
+    column: str
+    values: tuple[Value, ...]
+    negated: bool
+
+
+@dataclass(slots=True)
+class Between:
+    """``column [NOT] BETWEEN low AND high``."""
+
+    column: str
+    low: Value
+    high: Value
+    negated: bool
+
+
+@dataclass(slots=True)
+class Not:
+    """``NOT x``."""
+
+    child: Node
+
+
+@dataclass(slots=True)
+class Group:
+    """A parenthesised sub-expression, kept so that it renders where it stood."""
+
+    child: Node
+
+
+@dataclass(slots=True)
+class And:
+    """Items joined by AND."""
+
+    items: tuple[Node, ...]
+
+
+@dataclass(slots=True)
+class Or:
+    """Items joined by OR."""
+
+    items: tuple[Node, ...]
+
+
+Condition: TypeAlias = Compare | NullTest | TimeCompare | InList | Between
+Node: TypeAlias = Condition | Not | Group | And | Or
+
+
+@dataclass(slots=True, eq=False)
+class Filter:
+    """A parsed, non-empty where-expression.
+
+    ``columns`` lists every column it names (first occurrence order), so callers can check them against
+    a table before any SQL runs. ``plans`` caches render plans by (offset, column types).
+    """
+
+    root: Node
+    columns: tuple[str, ...]
+    conditions: int
+    plans: dict[object, object] = field(default_factory=dict, repr=False)

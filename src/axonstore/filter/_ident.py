@@ -1,0 +1,56 @@
+"""Identifiers: the one validation rule, the one quoting path, and type casts built from them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Final
+
+from axonstore.errors import InvalidIdentifier
+
+_SAFE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def is_safe_identifier(name: str) -> bool:
+    """True iff ``name`` is 1–63 bytes of ASCII letters, digits and ``_``, not starting with a digit.
+
+    >>> is_safe_identifier("user_id"), is_safe_identifier("public.users"), is_safe_identifier("naïve")
+    (True, False, False)
+    """
+    return _SAFE.fullmatch(name) is not None
+
+
+def quote_ident(name: str) -> str:
+    """Double-quote a name already known to be safe (safe names contain no quote to escape)."""
+    return f'"{name}"'
+
+
+def checked_ident(kind: str, name: str) -> str:
+    """Validate then quote; ``InvalidIdentifier(kind, name)`` for an unsafe name."""
+    if not isinstance(name, str) or _SAFE.fullmatch(name) is None:
+        raise InvalidIdentifier(kind, str(name))
+    return f'"{name}"'
+
+
+def qualified_relation(table: str, schema: str | None) -> str:
+    """``"schema"."table"`` when the schema is safe, else ``"table"`` (the table must be checked)."""
+    quoted = checked_ident("table", table)
+    if schema and _SAFE.fullmatch(schema):
+        return f'"{schema}".{quoted}'
+    return quoted
+
+
+def type_cast(column_types: Mapping[str, str] | None, column: str) -> str:
+    """``::udt`` for a known, safe type name; ``::"schema"."type"`` for a schema-qualified one (D12); ``""``
+    when the type is unknown or unsafe."""
+    if not column_types:
+        return ""
+    udt = column_types.get(column)
+    if not udt or not isinstance(udt, str):
+        return ""
+    if _SAFE.fullmatch(udt):
+        return f"::{udt}"
+    schema, dot, name = udt.partition(".")
+    if dot and _SAFE.fullmatch(schema) and _SAFE.fullmatch(name):
+        return f'::"{schema}"."{name}"'
+    return ""

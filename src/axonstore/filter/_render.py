@@ -1,0 +1,131 @@
+"""Stage 3: a parsed :class:`Filter` → SQL text with ``$n`` placeholders, as a reusable plan.
+
+A plan depends on the parameter offset and the types of the columns the filter names, never on the
+bindings: the SQL text is fixed, and each parameter is either a constant or a string template that
+:meth:`RenderPlan.params` interpolates per call. Unknown node types are refused, not guessed at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from axonstore.errors import TooManyParameters
+from axonstore.filter._ast import (
+    And,
+    Between,
+    Compare,
+    Filter,
+    Group,
+    InList,
+    Node,
+    Not,
+    NullTest,
+    Or,
+    TimeCompare,
+    Value,
+)
+from axonstore.filter._ident import type_cast
+from axonstore.filter._interpolate import interpolate
+
+MAX_PARAMETERS: Final = 65_535  # PostgreSQL's limit on bind parameters per statement
+
+Param = str | int | float | bool
+
+
+@dataclass(frozen=True, slots=True)
+class RenderPlan:
+    """The clause, the constant parameters, and which of them are templates to interpolate per call."""
+
+    sql: str
+    constants: tuple[Param, ...]
+    templates: tuple[tuple[int, str], ...]
+
+    def params(self, bindings: Mapping[str, object] | None) -> list[Param]:
+        """The parameter list for one call."""
+        values = list(self.constants)
+        for index, template in self.templates:
+            values[index] = interpolate(template, bindings)
+        return values
+
+
+def check_parameter_count(param_offset: int, count: int) -> None:
+    """``TooManyParameters`` when a statement would bind more than PostgreSQL accepts."""
+    if count and param_offset + count > MAX_PARAMETERS:
+        raise TooManyParameters(MAX_PARAMETERS)
+
+
+def render(parsed: Filter, param_offset: int, column_types: Mapping[str, str] | None) -> RenderPlan:
+    """Render ``parsed`` with placeholders numbered from ``param_offset + 1``."""
+    renderer = _Renderer(param_offset, column_types)
+    sql = renderer.node(parsed.root)
+    check_parameter_count(param_offset, len(renderer.values))
+    return RenderPlan(sql, tuple(renderer.values), tuple(renderer.templates))
+
+
+class _Renderer:
+    __slots__ = ("offset", "templates", "types", "values")
+
+    def __init__(self, offset: int, column_types: Mapping[str, str] | None) -> None:
+        self.offset = offset
+        self.types = column_types
+        self.values: list[Param] = []
+        self.templates: list[tuple[int, str]] = []
+
+    def placeholder(self, value: Value, cast: str) -> str:
+        index = len(self.values)
+        self.values.append(value.value)
+        if value.kind == "text" and "$" in str(value.value):
+            self.templates.append((index, str(value.value)))
+        return f"${self.offset + index + 1}{cast}"
+
+    def node(self, node: Node) -> str:  # noqa: PLR0911 - one branch per node kind
+        if isinstance(node, Compare):
+            return self.compare(node)
+        if isinstance(node, And):
+            return " AND ".join(self.node(item) for item in node.items)
+        if isinstance(node, Or):
+            return " OR ".join(self.node(item) for item in node.items)
+        if isinstance(node, NullTest):
+            return f'"{node.column}" IS {"NOT NULL" if node.negated else "NULL"}'
+        if isinstance(node, Group):
+            return f"({self.node(node.child)})"
+        if isinstance(node, Not):
+            inner = self.node(node.child)
+            return f"NOT {inner}" if isinstance(node.child, Group) else f"NOT ({inner})"
+        if isinstance(node, InList):
+            return self.in_list(node)
+        if isinstance(node, Between):
+            return self.between(node)
+        if isinstance(node, TimeCompare):
+            return _time(node)
+        raise TypeError(f"cannot render filter node {node!r}")
+
+    def compare(self, node: Compare) -> str:
+        cast = type_cast(self.types, node.column)
+        if cast:
+            return f'"{node.column}" {node.op} {self.placeholder(node.value, cast)}'
+        # Unknown type: equality compares as text (works for any column type); ordering and LIKE stay
+        # bare so that a type mismatch fails loudly instead of comparing lexicographically.
+        column = f'"{node.column}"::text' if node.op in ("=", "!=") else f'"{node.column}"'
+        return f"{column} {node.op} {self.placeholder(node.value, '')}"
+
+    def in_list(self, node: InList) -> str:
+        cast = type_cast(self.types, node.column)
+        column = f'"{node.column}"' if cast else f'"{node.column}"::text'
+        listed = ", ".join(self.placeholder(value, cast) for value in node.values)
+        return f"{column} {'NOT IN' if node.negated else 'IN'} ({listed})"
+
+    def between(self, node: Between) -> str:
+        cast = type_cast(self.types, node.column)
+        low = self.placeholder(node.low, cast)
+        high = self.placeholder(node.high, cast)
+        keyword = "NOT BETWEEN" if node.negated else "BETWEEN"
+        return f'"{node.column}" {keyword} {low} AND {high}'
+
+
+def _time(node: TimeCompare) -> str:
+    if node.sign is None:
+        return f'"{node.column}" {node.op} now()'
+    return f"\"{node.column}\" {node.op} now() {node.sign} interval '{node.amount} {node.unit}'"
