@@ -29,17 +29,20 @@ hold a password).
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Literal
 
 from axonstore._text import trim
+from axonstore.dsn import mask_dsn
 from axonstore.errors import InvalidDeclaration, UnknownBackend, UnknownResource
+from axonstore.filter import is_safe_identifier
 
 __all__ = [
     "BACKENDS",
@@ -119,6 +122,14 @@ class StoreSpec:
         self._set("columns", _columns(self.columns, table, _table_path("stores", self.name, "columns")))
         self._check_combination(table)
 
+    def __repr__(self) -> str:
+        # A connection may be a literal DSN with a password: show it masked, as everywhere else.
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.connection is not None:
+            shown["connection"] = mask_dsn(self.connection)
+        shown["columns"] = dict(self.columns)
+        return f"StoreSpec({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
     def _set(self, name: str, value: object) -> None:
         object.__setattr__(self, name, value)
 
@@ -170,6 +181,10 @@ class ResourceSpec:
         object.__setattr__(self, "endpoint", _opt_str(self.endpoint, table, "endpoint"))
         object.__setattr__(self, "capacity", _opt_capacity(self.capacity, table))
 
+    def __repr__(self) -> str:
+        endpoint = mask_dsn(self.endpoint)
+        return f"ResourceSpec(name={self.name!r}, endpoint={endpoint!r}, capacity={self.capacity!r})"
+
 
 @dataclass(frozen=True)
 class Declarations:
@@ -215,13 +230,7 @@ def _missing_backend_reason() -> str:
 # Field checks (each raises InvalidDeclaration naming _CODE_PATH; the parser relabels it with the file)
 
 
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def _is_safe_identifier(name: str) -> bool:
-    """ANCHOR §3.10 (``axonstore.filter.is_safe_identifier`` once it exists): ASCII, ≤ 63 bytes."""
-    return _IDENT.fullmatch(name) is not None and len(name) <= 63
 
 
 def _table_path(*parts: str) -> str:
@@ -241,7 +250,7 @@ def _kind(value: object) -> str:
 
 
 def _check_store_name(name: object, table: str) -> None:
-    if not isinstance(name, str) or not _is_safe_identifier(name):
+    if not isinstance(name, str) or not is_safe_identifier(name):
         raise InvalidDeclaration(
             _CODE_PATH,
             table,
@@ -282,7 +291,10 @@ def _opt_floor(value: object, table: str) -> float | None:
         raise InvalidDeclaration(
             _CODE_PATH, table, "confidence_floor", f"must be a number, got {_kind(value)}"
         )
-    floor = float(value)
+    try:
+        floor = float(value)
+    except OverflowError:  # an integer too large for a float is far outside [0, 1] anyway
+        floor = math.inf
     if not 0.0 <= floor <= 1.0:  # also refuses NaN
         raise InvalidDeclaration(
             _CODE_PATH, table, "confidence_floor", f"must be between 0 and 1 inclusive, got {value}"
@@ -317,7 +329,7 @@ def _columns(value: object, store_table: str, table: str) -> Mapping[str, str]:
 
 def _column_type(column: object, type_name: object, table: str) -> str:
     key = column if isinstance(column, str) else repr(column)
-    if not isinstance(column, str) or not _is_safe_identifier(column):
+    if not isinstance(column, str) or not is_safe_identifier(column):
         raise InvalidDeclaration(
             _CODE_PATH, table, key, "a column name must match [A-Za-z_][A-Za-z0-9_]* and be ≤ 63 bytes"
         )
@@ -449,7 +461,7 @@ def _float_precision(bits: int) -> str:
 def _user_type(bare: str, original: str) -> str:
     """``type`` or ``schema.type`` (safe identifiers), or a built-in array typname such as ``_int4``."""
     parts = bare.split(".")
-    if len(parts) > 2 or not all(_is_safe_identifier(p) for p in parts):
+    if len(parts) > 2 or not all(is_safe_identifier(p) for p in parts):
         raise ValueError(
             f"`{original}` is not a PostgreSQL type name — use a built-in such as int4, text, uuid, "
             "timestamptz (or an alias: integer, bigint, boolean, varchar, …), or a user-defined "
