@@ -518,6 +518,19 @@ def default_data_root() -> Path:
     return Path(platformdirs.user_data_dir("axonstore")) / "embedded"
 
 
+def _make_dirs(path: Path, mode: int) -> None:
+    """``mkdir -p`` that gives ``mode`` to the folders it creates (a umask must not hide them from the
+    server user) and never touches a folder that existed before."""
+    missing: list[Path] = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir()
+            os.chmod(folder, mode)
+
+
 @dataclass(frozen=True)
 class EmbeddedStatus:
     """What ``axonstore embedded status`` shows."""
@@ -591,8 +604,7 @@ class EmbeddedServer:
 
     def _prepare_root(self) -> None:
         # As root the server user must traverse data_root (0755); otherwise keep it private (0700).
-        mode = 0o755 if os.geteuid() == 0 else 0o700
-        self.data_root.mkdir(parents=True, exist_ok=True, mode=mode)
+        _make_dirs(self.data_root, 0o755 if os.geteuid() == 0 else 0o700)
 
     def _cluster(self) -> PgCluster:
         user = server_user()
