@@ -45,7 +45,7 @@ from pathlib import Path
 
 import platformdirs
 
-from axonstore.errors import Connect
+from axonstore.errors import Connect, EmbeddedUnavailable
 
 __all__ = [
     "ENV_BIN",
@@ -81,15 +81,15 @@ _INSTALL_HINT = (
 )
 
 
-def _failure(what: str, log_file: Path | None = None, output: str = "") -> Connect:
-    """A ``Connect`` error carrying the tail of the server's log (or a tool's output)."""
+def _failure(what: str, log_file: Path | None = None, output: str = "") -> EmbeddedUnavailable:
+    """An ``EmbeddedUnavailable`` (a ``Connect``) with the tail of the server's log or a tool's output."""
     tail = output.strip().splitlines()[-15:]
     if log_file is not None and log_file.is_file():
         tail += log_file.read_text(errors="replace").splitlines()[-15:]
     detail = ("\n" + "\n".join(tail)) if tail else ""
     if log_file is not None:
         detail += f"\n(full server log: {log_file})"
-    return Connect(f"embedded PostgreSQL: {what}{detail}")
+    return EmbeddedUnavailable(f"{what}{detail}")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ says what to do. The driver's exception, when there is one, is the ``__cause__``
     ├── InvalidIdentifier(kind, name)   EmptyData(op)   UnboundedWrite(op, table)
     ├── UnknownColumn(table, column)
     ├── Connect(source)   Query(op, source, sqlstate)   Decode(column, pg_type, source)
+    │   └── EmbeddedUnavailable(source)
     ├── TableNotResolved(table)   AmbiguousTable(table, schemas)   SchemaDrift(op, sqlstate, source)
     ├── ForeignPin   EventLoopMismatch
     ├── RegistryError
@@ -27,8 +28,8 @@ says what to do. The driver's exception, when there is one, is the ``__cause__``
     │   ├── InvalidDeclaration(path, table, key, reason)
     │   └── MissingPerTenantSchemaEnv(store, var)   DeclaredVsLiveDrift(store, drift)
     ├── EpistemicError
-    │   └── UnelevatedWrite(store, floor)   MalformedConfidence(store, value)
-    │       SubFloorWrite(store, confidence, floor)
+    │   └── UnelevatedWrite(store, floor, op)   MalformedConfidence(store, value, op)
+    │       SubFloorWrite(store, confidence, floor, op)
     ├── CapabilityDenied(store, required, held)
     └── AuditChainBroken(index, reason)
 
@@ -61,6 +62,7 @@ __all__ = [
     "DeclaredVsLiveDrift",
     "Decode",
     "DuplicateStore",
+    "EmbeddedUnavailable",
     "EmptyConnection",
     "EmptyData",
     "EmptyEnvVarName",
@@ -613,6 +615,14 @@ class Connect(StoreError):
 
 
 @dataclass(eq=False)
+class EmbeddedUnavailable(Connect):
+    """The embedded PostgreSQL server could not be found, initialised or started."""
+
+    def message(self) -> str:
+        return f"the embedded PostgreSQL server is unavailable: {self.source}"
+
+
+@dataclass(eq=False)
 class Query(StoreError):
     """A statement failed on the server (``sqlstate`` is PostgreSQL's code, when there is one)."""
 
@@ -837,14 +847,15 @@ class EpistemicError(StoreError):
 
 @dataclass(eq=False)
 class UnelevatedWrite(EpistemicError):
-    """A write into a store with a floor carries no ``_confidence``."""
+    """A write into a store with a floor carries no ``_confidence`` (or sets it to NULL)."""
 
     store: str
     floor: float
+    op: str = "persist"
 
     def message(self) -> str:
         return (
-            f"persist into axonstore `{self.store}` blocked: the store declares confidence_floor "
+            f"{self.op} into axonstore `{self.store}` blocked: the store declares confidence_floor "
             f"{self.floor} but the row carries no `_confidence` value — an un-elevated (⊥) write. "
             "Add `_confidence` with a number in [0, 1]"
         )
@@ -856,10 +867,11 @@ class MalformedConfidence(EpistemicError):
 
     store: str
     value: object
+    op: str = "persist"
 
     def message(self) -> str:
         return (
-            f"persist into axonstore `{self.store}` blocked: `_confidence` is {self.value!r}, not a finite "
+            f"{self.op} into axonstore `{self.store}` blocked: `_confidence` is {self.value!r}, not a finite "
             "number — give a number in [0, 1]"
         )
 
@@ -871,10 +883,11 @@ class SubFloorWrite(EpistemicError):
     store: str
     confidence: float
     floor: float
+    op: str = "persist"
 
     def message(self) -> str:
         return (
-            f"persist into axonstore `{self.store}` blocked: `_confidence` {self.confidence} is below the "
+            f"{self.op} into axonstore `{self.store}` blocked: `_confidence` {self.confidence} is below the "
             f"store's confidence_floor {self.floor}"
         )
 

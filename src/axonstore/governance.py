@@ -161,19 +161,19 @@ def check_write_floor(
     pairs = data.items() if isinstance(data, Mapping) else data
     values = [value for column, value in pairs if column == CONFIDENCE_COLUMN]
     if not values and op == "persist":
-        raise UnelevatedWrite(store, floor)
+        raise UnelevatedWrite(store, floor, op)
     for value in values:
-        _check_one_confidence(store, floor, value)
+        _check_one_confidence(store, floor, value, op)
 
 
-def _check_one_confidence(store: str, floor: float, value: object) -> None:
+def _check_one_confidence(store: str, floor: float, value: object, op: str) -> None:
     if value is None:
-        raise UnelevatedWrite(store, floor)
+        raise UnelevatedWrite(store, floor, op)
     confidence = _finite_number(value)
     if confidence is None:
-        raise MalformedConfidence(store, value)
+        raise MalformedConfidence(store, value, op)
     if confidence < floor:
-        raise SubFloorWrite(store, confidence, floor)
+        raise SubFloorWrite(store, confidence, floor, op)
 
 
 # --------------------------------------------------------------------------------------------------
