@@ -1,0 +1,148 @@
+"""Bounded streaming: the four backpressure policies over any async source of rows (ANCHOR §7.4).
+
+Pure with respect to the database: :func:`drain_with_policy` pulls from an async iterator and decides
+what to keep. Whoever owns the iterator closes it afterwards, which is what cancels the server's work
+when a drain stops early.
+
+Example::
+
+    outcome = await drain_with_policy(rows, Backpressure.DROP_OLDEST, max_rows=10)
+    outcome.rows      # the last 10 rows
+    outcome.dropped   # how many older rows were let go
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeAlias
+
+from axonstore.errors import BadLimit, Query
+
+__all__ = [
+    "DEFAULT_MAX_ROWS",
+    "Backpressure",
+    "CancelSignal",
+    "RowStreamOutcome",
+    "check_max_rows",
+    "drain_with_policy",
+    "is_cancelled",
+]
+
+DEFAULT_MAX_ROWS = 10_000
+
+Row: TypeAlias = dict[str, Any]
+
+
+class Backpressure(enum.Enum):
+    """What a bounded stream does when more rows arrive than ``max_rows``."""
+
+    #: Keep the first ``max_rows`` rows, stop reading, and report ``truncated``.
+    PAUSE_UPSTREAM = "pause_upstream"
+    #: Keep a sliding window of the last ``max_rows`` rows; count the rest in ``dropped``.
+    DROP_OLDEST = "drop_oldest"
+    #: Raise ``Query`` as soon as a row beyond ``max_rows`` arrives.
+    FAIL = "fail"
+    #: Keep every row (no bound): the identity "degrader".
+    DEGRADE_QUALITY = "degrade_quality"
+
+    @classmethod
+    def parse(cls, value: Backpressure | str) -> Backpressure:
+        """A policy from itself or its slug (``"drop_oldest"``, case-insensitive); ``ValueError`` else."""
+        if isinstance(value, Backpressure):
+            return value
+        slug = value.strip().lower().replace("-", "_")
+        for policy in cls:
+            if policy.value == slug:
+                return policy
+        options = ", ".join(p.value for p in cls)
+        raise ValueError(f"unknown backpressure policy {value!r}; expected one of {options}")
+
+
+class _HasIsSet(Protocol):
+    def is_set(self) -> bool: ...
+
+
+#: A cancellation signal: an ``asyncio.Event`` / ``threading.Event``, or a callable returning True.
+CancelSignal: TypeAlias = _HasIsSet | Callable[[], bool]
+
+
+def is_cancelled(cancel: CancelSignal | None) -> bool:
+    """Whether ``cancel`` (an event or a callable) says stop."""
+    if cancel is None:
+        return False
+    if callable(cancel):
+        return bool(cancel())
+    return cancel.is_set()
+
+
+@dataclass(slots=True)
+class RowStreamOutcome:
+    """What a bounded drain kept, and what it tells the caller about the rest."""
+
+    rows: list[Row] = field(default_factory=list)
+    total_seen: int = 0
+    dropped: int = 0
+    #: True when rows were left unread (PAUSE_UPSTREAM stopped at ``max_rows``).
+    truncated: bool = False
+    cancelled: bool = False
+
+
+def check_max_rows(max_rows: int) -> int:
+    """``max_rows`` must be a non-negative integer (a typed error before any I/O otherwise)."""
+    if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 0:
+        raise BadLimit(f"`max_rows` must be a non-negative integer, got {max_rows!r}")
+    return max_rows
+
+
+async def drain_with_policy(
+    source: AsyncIterator[Row],
+    policy: Backpressure,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    cancel: CancelSignal | None = None,
+) -> RowStreamOutcome:
+    """Pull rows from ``source`` under ``policy``; stop early on cancel or PAUSE_UPSTREAM's bound.
+
+    The cancel check runs after each row is pulled (so an empty stream never reports ``cancelled``).
+    Row errors propagate: rows are never silently skipped.
+    """
+    outcome = RowStreamOutcome()
+    window: deque[Row] = deque()
+    async for row in source:
+        if is_cancelled(cancel):
+            outcome.cancelled = True
+            break
+        outcome.total_seen += 1
+        if not _accept(row, window, outcome, policy, max_rows):
+            break
+    outcome.rows = list(window)
+    return outcome
+
+
+def _accept(
+    row: Row, window: deque[Row], outcome: RowStreamOutcome, policy: Backpressure, bound: int
+) -> bool:
+    """Apply ``policy`` to one row; False means stop reading."""
+    if policy is Backpressure.DEGRADE_QUALITY:
+        window.append(row)
+    elif policy is Backpressure.PAUSE_UPSTREAM:
+        if len(window) == bound:
+            outcome.truncated = True
+            return False
+        window.append(row)
+    elif policy is Backpressure.DROP_OLDEST:
+        window.append(row)
+        if len(window) > bound:
+            window.popleft()
+            outcome.dropped += 1
+    else:
+        if len(window) == bound:
+            raise Query(
+                "retrieve",
+                f"result set exceeds the {bound}-row stream bound (backpressure policy: fail) — narrow "
+                "the filter, add a limit, or raise max_rows",
+            )
+        window.append(row)
+    return True
