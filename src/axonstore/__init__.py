@@ -1,7 +1,19 @@
-"""axonstore: named stores over PostgreSQL tables, with a closed, injection-proof filter language."""
+"""axonstore: named stores over PostgreSQL tables, with a closed, injection-proof filter language.
+
+Quick start::
+
+    from axonstore import PostgresStoreBackend
+
+    backend = PostgresStoreBackend.connect_named("env:DATABASE_URL", "claims")   # no I/O yet
+    async with backend:
+        rows = await backend.query("claims", "status = '${s}' AND amount > 100", {"s": "open"})
+"""
 
 from __future__ import annotations
 
+import logging
+
+from axonstore.backend import Pin, PostgresStoreBackend
 from axonstore.errors import (
     AmbiguousTable,
     AuditChainBroken,
@@ -65,10 +77,12 @@ from axonstore.errors import (
     UnresolvedEndpoint,
     UnterminatedString,
 )
+from axonstore.stream import Backpressure, RowStreamOutcome
 
 __all__ = [
     "AmbiguousTable",
     "AuditChainBroken",
+    "Backpressure",
     "BadAggregate",
     "BadGroupBy",
     "BadLimit",
@@ -106,9 +120,12 @@ __all__ = [
     "MissingValue",
     "NullInList",
     "NullWithNonEqualityOp",
+    "Pin",
     "PoolInit",
+    "PostgresStoreBackend",
     "Query",
     "RegistryError",
+    "RowStreamOutcome",
     "SchemaDrift",
     "StoreError",
     "SubFloorWrite",
@@ -129,3 +146,6 @@ __all__ = [
     "UnresolvedEndpoint",
     "UnterminatedString",
 ]
+
+# A library logs; the application decides where records go (the CLI shows them with --debug).
+logging.getLogger("axonstore").addHandler(logging.NullHandler())

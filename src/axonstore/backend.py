@@ -1,0 +1,709 @@
+"""``PostgresStoreBackend``: the four verbs (and streaming) over one PostgreSQL pool.
+
+Every operation has the same skeleton (ANCHOR §6, with CONTRACT §9's fixes):
+
+1. everything that needs no database — identifiers, filter syntax, bounds, ``EmptyData``,
+   ``UnboundedWrite`` — is checked first (D13);
+2. **cache hit**: the statement is built from the cached schema and runs as one autocommit statement
+   (one round trip). A drift SQLSTATE (42P01/42703/42804/42883) evicts the entry and falls through to
+   the miss path once, on the same connection;
+3. **cache miss**: ``BEGIN``; resolve the table (one catalog query); a named column the live table
+   lacks is ``UnknownColumn`` (D4); build; run; ``COMMIT``; then cache. Any failure rolls back and
+   raises the primary error — never a 25P02 cascade, never a retry against the bare table name.
+
+Example::
+
+    backend = PostgresStoreBackend.connect_named("env:DATABASE_URL", "claims")   # no I/O
+    async with backend:
+        rows = await backend.query("claims", "status = '${s}'", {"s": "open"})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+import psycopg
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from axonstore import _connections
+from axonstore._connections import Pin, classify, diagnose, log_masked, make_pool, pinning_enabled
+from axonstore._text import trim
+from axonstore.dsn import application_name, mask_dsn, resolve_dsn, scrub_secrets
+from axonstore.errors import (
+    Connect,
+    EmptyData,
+    EventLoopMismatch,
+    ForeignPin,
+    PoolInit,
+    SchemaDrift,
+    StoreError,
+    UnboundedWrite,
+    UnknownColumn,
+)
+from axonstore.filter import (
+    Aggregate,
+    checked_ident,
+    compile_where,
+    parse_aggregate_clause,
+    parse_filter,
+    parse_order_by,
+    render_bounds,
+)
+from axonstore.rows import Row, TypeRegistry, type_info_query
+from axonstore.schema import RESOLVE_SQL, SCHEMA_CACHE, ResolvedTable, resolve_from_rows, resolve_params
+from axonstore.sql import (
+    build_delete_sql,
+    build_insert_sql,
+    build_reinforce_sql,
+    build_retrieve_sql,
+    build_select_sql,
+    build_update_sql,
+)
+from axonstore.stream import (
+    DEFAULT_MAX_ROWS,
+    Backpressure,
+    CancelSignal,
+    RowStreamOutcome,
+    check_max_rows,
+    drain_with_policy,
+    is_cancelled,
+)
+
+__all__ = ["DEFAULT_CAPACITY", "Pin", "PostgresStoreBackend"]
+
+DEFAULT_CAPACITY = 10
+_STREAM_CHUNK = 1_000
+_CHUNKED_STREAMS = psycopg.capabilities.has_stream_chunked()
+
+_log_resolve = logging.getLogger("axonstore.store.resolve")
+_log_cache = logging.getLogger("axonstore.store.cache")
+_log_pin = logging.getLogger("axonstore.store.pin")
+
+T = TypeVar("T")
+Conn = psycopg.AsyncConnection[Any]
+Run = Callable[[Conn, str, list[Any]], Awaitable[T]]
+# One type registry per database (OIDs of user-defined types are per database).
+_TYPE_REGISTRIES: dict[str, TypeRegistry] = {}
+
+
+@dataclass(slots=True)
+class _Op:
+    """One operation, prepared without I/O: what it names, and how to build its SQL from a schema."""
+
+    name: str  # the op label in errors: retrieve / persist / mutate / purge / reinforce
+    table: str
+    columns: tuple[str, ...]
+    build: Callable[[ResolvedTable], tuple[str, list[Any]]]
+    precheck: Callable[[], object]  # the build's pure checks, for the miss path (no schema yet)
+
+
+@dataclass(slots=True)
+class _StreamState:
+    """Set by a consumer whose drain failed, so that the miss path caches nothing (D8)."""
+
+    failed: bool = False
+
+
+class PostgresStoreBackend:
+    """Named-store operations over a PostgreSQL pool; safe behind transaction-mode poolers.
+
+    Build one with :meth:`connect`, :meth:`connect_named`, :meth:`connect_named_with_namespace` or
+    :meth:`connect_named_sized` (synchronous, no I/O). The pool opens on the first operation, inside
+    the running event loop, and belongs to that loop.
+    """
+
+    def __init__(
+        self, dsn: str, store_name: str = "", namespace: str | None = None, max_connections: int = 10
+    ) -> None:
+        _validate_dsn(dsn)
+        self._dsn = dsn
+        self._dsn_key = mask_dsn(dsn)
+        self.store_name = store_name
+        self.namespace = namespace
+        self.max_connections = max(max_connections, 1)
+        self.application_name = application_name(store_name, namespace)
+        self._pool: AsyncConnectionPool[Any] = make_pool(
+            dsn, self.application_name, self.max_connections, f"axonstore/{store_name or '-'}"
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._opened = False
+        self._closed = False
+        self._types = _TYPE_REGISTRIES.setdefault(self._dsn_key, TypeRegistry())
+        self._health_check: asyncio.Task[None] | None = None
+
+    # ---- construction -----------------------------------------------------------------------------
+
+    @classmethod
+    def connect(cls, connection: str) -> PostgresStoreBackend:
+        """``connect_named(connection, "")``."""
+        return cls.connect_named(connection, "")
+
+    @classmethod
+    def connect_named(cls, connection: str, store_name: str) -> PostgresStoreBackend:
+        """``connect_named_with_namespace(connection, store_name, None)``."""
+        return cls.connect_named_with_namespace(connection, store_name, None)
+
+    @classmethod
+    def connect_named_with_namespace(
+        cls, connection: str, store_name: str, namespace: str | None
+    ) -> PostgresStoreBackend:
+        """``connect_named_sized(connection, store_name, namespace, 10)``."""
+        return cls.connect_named_sized(connection, store_name, namespace, DEFAULT_CAPACITY)
+
+    @classmethod
+    def connect_named_sized(
+        cls, connection: str, store_name: str, namespace: str | None, max_connections: int
+    ) -> PostgresStoreBackend:
+        """The real constructor: ``connection`` is a DSN or ``env:VAR``; nothing is opened yet.
+
+        Raises ``EmptyConnection``, ``EmptyEnvVarName``, ``MissingEnvVar`` or ``PoolInit`` (masked).
+        """
+        return cls(resolve_dsn(connection), store_name, namespace, max_connections)
+
+    def masked_dsn(self) -> str:
+        """The DSN with every password replaced by ``***``."""
+        return self._dsn_key
+
+    def __repr__(self) -> str:
+        return (
+            f"PostgresStoreBackend(dsn={self._dsn_key!r}, store={self.store_name!r}, "
+            f"namespace={self.namespace!r}, max_connections={self.max_connections})"
+        )
+
+    async def __aenter__(self) -> PostgresStoreBackend:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the pool (waiting for connections in use to come back)."""
+        self._closed = True
+        if self._health_check is not None:
+            self._health_check.cancel()
+        if self._opened:
+            self._opened = False
+            await self._pool.close()
+
+    # ---- the verbs ----------------------------------------------------------------------------------
+
+    async def query(
+        self,
+        table: str,
+        where: str = "",
+        bindings: Mapping[str, str] | None = None,
+        *,
+        conn: Pin | None = None,
+    ) -> list[Row]:
+        """Rows of ``table`` matching ``where``, as JSON-safe dicts (fetches them all)."""
+        op = self._filter_op("retrieve", table, where, bindings, build_select_sql)
+        return await self._execute(op, conn, self._fetch_all)
+
+    async def insert(self, table: str, data: _Data, *, conn: Pin | None = None) -> int:
+        """Insert one row; ``data`` is a mapping or (column, value) pairs, in order. Returns 1."""
+        checked_ident("table", table)
+        pairs = _checked_pairs(data)
+        if not pairs:
+            raise EmptyData("insert")
+        return await self._execute(
+            _Op(
+                "persist",
+                table,
+                tuple(column for column, _ in pairs),
+                lambda r: build_insert_sql(table, r.schema, _adapted(pairs, r.column_types), r.column_types),
+                lambda: build_insert_sql(table, None, pairs),
+            ),
+            conn,
+            _rowcount,
+        )
+
+    async def mutate(
+        self,
+        table: str,
+        where: str,
+        data: _Data,
+        bindings: Mapping[str, str] | None = None,
+        *,
+        conn: Pin | None = None,
+        all_rows: bool = False,
+    ) -> int:
+        """Update the rows matching ``where``; a blank ``where`` needs ``all_rows=True`` (D3)."""
+        checked_ident("table", table)
+        pairs = _checked_pairs(data)
+        parsed = parse_filter(where, bindings)
+        if not pairs:
+            raise EmptyData("mutate")
+        _refuse_unbounded("mutate", table, where, all_rows)
+        named = tuple(dict.fromkeys([*(c for c, _ in pairs), *(parsed.columns if parsed else ())]))
+        return await self._execute(
+            _Op(
+                "mutate",
+                table,
+                named,
+                lambda r: build_update_sql(
+                    table, r.schema, where, _adapted(pairs, r.column_types), bindings, r.column_types
+                ),
+                lambda: build_update_sql(table, None, where, pairs, bindings),
+            ),
+            conn,
+            _rowcount,
+        )
+
+    async def purge(
+        self,
+        table: str,
+        where: str,
+        bindings: Mapping[str, str] | None = None,
+        *,
+        conn: Pin | None = None,
+        all_rows: bool = False,
+    ) -> int:
+        """Delete the rows matching ``where``; a blank ``where`` needs ``all_rows=True`` (D3)."""
+        op = self._filter_op("purge", table, where, bindings, build_delete_sql)
+        _refuse_unbounded("purge", table, where, all_rows)
+        return await self._execute(op, conn, _rowcount)
+
+    async def reinforce(
+        self,
+        table: str,
+        from_id: str,
+        to_id: str,
+        etype: str,
+        delta: float,
+        floor: float,
+        *,
+        conn: Pin | None = None,
+    ) -> int:
+        """``weight = LEAST(GREATEST(weight + delta, floor), 1.0)`` on one edge; resolves on a miss (D9)."""
+        checked_ident("table", table)
+        params: list[Any] = [float(delta), float(floor), from_id, to_id, etype]
+        op = _Op(
+            "reinforce",
+            table,
+            ("weight", "from_id", "to_id", "etype"),
+            lambda r: (build_reinforce_sql(table, r.schema, r.column_types), params),
+            lambda: None,
+        )
+        return await self._execute(op, conn, _rowcount)
+
+    async def stream_retrieve(
+        self,
+        table: str,
+        where: str = "",
+        bindings: Mapping[str, str] | None = None,
+        *,
+        order_by: str = "",
+        limit: str = "",
+        aggregate: str = "",
+        group_by: str = "",
+        policy: Backpressure | str = Backpressure.PAUSE_UPSTREAM,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        cancel: CancelSignal | None = None,
+        conn: Pin | None = None,
+    ) -> RowStreamOutcome:
+        """A bounded retrieve: rows stream from the server and ``policy`` decides what is kept.
+
+        ``truncated`` tells the caller that rows were left out (PAUSE_UPSTREAM at ``max_rows``).
+        """
+        chosen = Backpressure.parse(policy)
+        bound = check_max_rows(max_rows)
+        op = self._retrieve_op(table, where, bindings, order_by, limit, aggregate, group_by)
+        state = _StreamState()
+        rows = self._stream_rows(op, conn, _chunk_for(chosen, bound), state)
+        try:
+            outcome = await drain_with_policy(rows, chosen, bound, cancel)
+        except BaseException:
+            state.failed = True
+            raise
+        finally:
+            await rows.aclose()  # stops the server's work if the drain ended early
+        return outcome
+
+    def iter_rows(
+        self,
+        table: str,
+        where: str = "",
+        bindings: Mapping[str, str] | None = None,
+        *,
+        order_by: str = "",
+        limit: str = "",
+        aggregate: str = "",
+        group_by: str = "",
+        max_rows: int | None = None,
+        cancel: CancelSignal | None = None,
+        conn: Pin | None = None,
+    ) -> AsyncGenerator[Row, None]:
+        """Rows as they arrive (at most ``max_rows`` when given). Close it early to stop the server::
+
+        async with contextlib.aclosing(backend.iter_rows("events")) as rows:
+            async for row in rows: ...
+        """
+        bound = None if max_rows is None else check_max_rows(max_rows)
+        op = self._retrieve_op(table, where, bindings, order_by, limit, aggregate, group_by)
+        return self._bounded(op, conn, bound, cancel)
+
+    async def warm_schema(self, table: str) -> None:
+        """Resolve ``table`` and cache its schema (a no-op on a cache hit)."""
+        checked_ident("table", table)
+        self._enter()
+        if SCHEMA_CACHE.get((self._dsn_key, table)) is not None:
+            return
+        async with self._connection(None) as conn:
+            SCHEMA_CACHE.put((self._dsn_key, table), await self._resolve(conn, table))
+
+    async def refresh_schema(self, table: str) -> ResolvedTable:
+        """Resolve ``table`` live, bypassing the cache, and cache the fresh result (deploy verification)."""
+        checked_ident("table", table)
+        self._enter()
+        SCHEMA_CACHE.evict((self._dsn_key, table))
+        async with self._connection(None) as conn:
+            resolved = await self._resolve(conn, table)
+        SCHEMA_CACHE.put((self._dsn_key, table), resolved)
+        return resolved
+
+    async def ping(self) -> None:
+        """``SELECT 1`` through the pool; any failure is ``Connect``."""
+        self._enter()
+        try:
+            async with self._connection(None) as conn:
+                await conn.execute("SELECT 1")
+        except StoreError as exc:
+            raise Connect(str(exc)) from exc
+        except psycopg.Error as exc:
+            raise Connect(scrub_secrets(str(exc), self._dsn)) from exc
+
+    @contextlib.asynccontextmanager
+    async def acquire_pin(self) -> AsyncIterator[Pin]:
+        """Hold one pooled connection for a flow: ``async with backend.acquire_pin() as pin: …(conn=pin)``.
+
+        ``Connect`` when pinning is off (``AXON_DB_POOLER_MODE`` = session/direct) or on timeout.
+        """
+        if not pinning_enabled():
+            raise Connect(_connections.PINNING_DISABLED_REASON)
+        self._enter()
+        async with self._connection(None) as conn:
+            log_masked(_log_pin, logging.INFO, f"pin acquired for store {self.store_name!r}", self._dsn)
+            yield Pin(self, conn)
+
+    # ---- preparing operations (no I/O) --------------------------------------------------------------
+
+    def _filter_op(
+        self,
+        name: str,
+        table: str,
+        where: str,
+        bindings: Mapping[str, str] | None,
+        builder: Callable[..., tuple[str, list[Any]]],
+    ) -> _Op:
+        checked_ident("table", table)
+        parsed = parse_filter(where, bindings)
+        return _Op(
+            name,
+            table,
+            parsed.columns if parsed else (),
+            lambda r: builder(table, r.schema, where, bindings, r.column_types),
+            lambda: compile_where(where, 0, None, bindings),
+        )
+
+    def _retrieve_op(
+        self,
+        table: str,
+        where: str,
+        bindings: Mapping[str, str] | None,
+        order_by: str,
+        limit: str,
+        aggregate: str,
+        group_by: str,
+    ) -> _Op:
+        checked_ident("table", table)
+        parsed = parse_filter(where, bindings)
+        agg = parse_aggregate_clause(aggregate, group_by, order_by, limit)
+        bounds = "" if agg else render_bounds(order_by, limit, bindings)
+        named = [*(parsed.columns if parsed else ()), *_bound_columns(order_by, agg)]
+        return _Op(
+            "retrieve",
+            table,
+            tuple(dict.fromkeys(named)),
+            lambda r: build_retrieve_sql(table, r.schema, where, bindings, r.column_types, bounds, agg),
+            lambda: compile_where(where, 0, None, bindings),
+        )
+
+    # ---- running operations -------------------------------------------------------------------------
+
+    async def _execute(self, op: _Op, pin: Pin | None, run: Run[T]) -> T:
+        self._enter()
+        key = (self._dsn_key, op.table)
+        cached = SCHEMA_CACHE.get(key)
+        hit = cached is not None and cached.first_missing(op.columns) is None
+        statement = op.build(cached) if hit and cached is not None else None
+        if statement is None:
+            op.precheck()
+        async with self._connection(pin) as conn:
+            if statement is not None:
+                try:
+                    return await run(conn, *statement)
+                except psycopg.Error as exc:
+                    self._on_hit_failure(op, key, exc)
+            return await self._miss(conn, op, key, run)
+
+    def _on_hit_failure(self, op: _Op, key: tuple[str, str], exc: psycopg.Error) -> None:
+        """Raise the classified error, unless it is drift: then evict, and let the caller take the miss."""
+        error = classify(op.name, exc, self._dsn)
+        if not isinstance(error, SchemaDrift):
+            self._after_failure(error)
+            raise error from exc
+        SCHEMA_CACHE.evict(key)
+        log_masked(
+            _log_cache,
+            logging.WARNING,
+            f"schema drift on `{op.table}` (SQLSTATE {error.sqlstate}): cache entry evicted, re-resolving",
+            self._dsn,
+        )
+
+    async def _miss(self, conn: Conn, op: _Op, key: tuple[str, str], run: Run[T]) -> T:
+        resolved: ResolvedTable | None = None
+        try:
+            async with conn.transaction():
+                resolved = await self._resolve(conn, op.table)
+                _require_columns(op, resolved)
+                result = await run(conn, *op.build(resolved))
+        except UnknownColumn:
+            if resolved is not None:
+                SCHEMA_CACHE.put(key, resolved)  # the fresh schema is right; the caller's column is not
+            raise
+        except psycopg.Error as exc:
+            error = classify(op.name, exc, self._dsn)
+            self._after_failure(error)
+            raise error from exc
+        SCHEMA_CACHE.put(key, resolved)
+        return result
+
+    async def _resolve(self, conn: Conn, table: str) -> ResolvedTable:
+        """The catalog query (one statement), then the user-defined array types it mentions."""
+        try:
+            cursor = conn.cursor(row_factory=psycopg.rows.tuple_row)
+            await cursor.execute(RESOLVE_SQL, resolve_params(table))
+            rows = await cursor.fetchall()
+        except psycopg.Error as exc:
+            error = classify("resolve", exc, self._dsn)
+            log_masked(_log_resolve, logging.ERROR, f"resolving `{table}` failed: {error}", self._dsn)
+            raise error from exc
+        try:
+            resolved = resolve_from_rows(table, rows)
+        except StoreError as exc:
+            log_masked(_log_resolve, logging.ERROR, str(exc), self._dsn, table=table)
+            raise
+        pending = self._types.pending(resolved.type_oids)
+        if pending:
+            sql, params = type_info_query(pending)
+            cursor = conn.cursor(row_factory=psycopg.rows.tuple_row)
+            await cursor.execute(sql, params)
+            self._types.learn(pending, await cursor.fetchall())
+        return resolved
+
+    async def _fetch_all(self, conn: Conn, sql: str, params: list[Any]) -> list[Row]:
+        cursor = conn.cursor(row_factory=self._types.row_factory)
+        await cursor.execute(sql, params)
+        return await cursor.fetchall()
+
+    async def _stream_rows(
+        self, op: _Op, pin: Pin | None, size: int, state: _StreamState
+    ) -> AsyncGenerator[Row, None]:
+        """Rows of a retrieve as they arrive; the hit/miss skeleton, with a transaction held on a miss.
+
+        Every inner stream is closed explicitly (``aclosing``): closing this generator early must close
+        the server-side stream (psycopg cancels it) before the connection goes back to the pool.
+        """
+        self._enter()
+        key = (self._dsn_key, op.table)
+        cached = SCHEMA_CACHE.get(key)
+        hit = cached is not None and cached.first_missing(op.columns) is None
+        statement = op.build(cached) if hit and cached is not None else None
+        if statement is None:
+            op.precheck()
+        async with self._connection(pin) as conn:
+            if statement is not None:
+                started = False
+                try:
+                    async with self._open_stream(conn, *statement, size) as rows:
+                        async for row in rows:
+                            started = True
+                            yield row
+                    return
+                except psycopg.Error as exc:
+                    if started:
+                        raise classify(op.name, exc, self._dsn) from exc
+                    self._on_hit_failure(op, key, exc)
+            async with contextlib.aclosing(self._stream_miss(conn, op, key, size, state)) as missed:
+                async for row in missed:
+                    yield row
+
+    async def _stream_miss(
+        self, conn: Conn, op: _Op, key: tuple[str, str], size: int, state: _StreamState
+    ) -> AsyncGenerator[Row, None]:
+        resolved: ResolvedTable | None = None
+        clean = False
+        try:
+            async with conn.transaction():
+                resolved = await self._resolve(conn, op.table)
+                _require_columns(op, resolved)
+                async with self._open_stream(conn, *op.build(resolved), size) as rows:
+                    async for row in rows:
+                        yield row
+            clean = True
+        except GeneratorExit:
+            clean = not state.failed  # closed early by a consumer that is done, not failing (D8)
+            raise
+        except UnknownColumn:
+            clean = True
+            raise
+        except psycopg.Error as exc:
+            raise classify(op.name, exc, self._dsn) from exc
+        finally:
+            if clean and resolved is not None:
+                SCHEMA_CACHE.put(key, resolved)
+
+    def _open_stream(
+        self, conn: Conn, sql: str, params: list[Any], size: int
+    ) -> contextlib.aclosing[AsyncGenerator[Row, None]]:
+        cursor = conn.cursor(row_factory=self._types.row_factory)
+        stream = cast("AsyncGenerator[Row, None]", cursor.stream(sql, params, size=size))
+        return contextlib.aclosing(stream)
+
+    async def _bounded(
+        self, op: _Op, pin: Pin | None, bound: int | None, cancel: CancelSignal | None
+    ) -> AsyncGenerator[Row, None]:
+        size = _STREAM_CHUNK if bound is None else min(bound + 1, _STREAM_CHUNK)
+        seen = 0
+        async with contextlib.aclosing(self._stream_rows(op, pin, size, _StreamState())) as rows:
+            async for row in rows:
+                if is_cancelled(cancel) or (bound is not None and seen == bound):
+                    return
+                seen += 1
+                yield row
+
+    # ---- connections ------------------------------------------------------------------------------
+
+    def _enter(self) -> None:
+        """Bind to the running loop on first use; refuse any other loop, and a closed backend."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise EventLoopMismatch()
+        if self._closed:
+            raise Connect("this PostgresStoreBackend was closed (aclose) — create a new one")
+
+    @contextlib.asynccontextmanager
+    async def _connection(self, pin: Pin | None) -> AsyncIterator[Conn]:
+        if pin is not None:
+            if not isinstance(pin, Pin) or pin._owner is not self:
+                raise ForeignPin()
+            yield pin._conn
+            return
+        if not self._opened:
+            self._opened = True
+            await self._pool.open(wait=False)
+        try:
+            connection_cm = self._pool.connection()
+            conn = await connection_cm.__aenter__()
+        except PoolTimeout as exc:
+            reason = await diagnose(self._pool, self._dsn, self.application_name)
+            raise Connect(reason) from exc
+        try:
+            yield conn
+        except BaseException as exc:
+            await connection_cm.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        await connection_cm.__aexit__(None, None, None)
+
+    def _after_failure(self, error: StoreError) -> None:
+        """After a lost connection, check the idle ones in the background (a restart breaks them all)."""
+        if (
+            isinstance(error, Connect)
+            and self._opened
+            and (self._health_check is None or self._health_check.done())
+        ):
+            self._health_check = asyncio.get_running_loop().create_task(self._pool.check())
+
+
+_Data = Mapping[str, object] | Sequence[tuple[str, object]]
+
+
+def _validate_dsn(dsn: str) -> None:
+    """Parse the DSN (URL or key/value) now, so a malformed one fails at construction, masked."""
+    if not trim(dsn):
+        raise PoolInit(mask_dsn(dsn), "the DSN is empty")
+    try:
+        psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.Error as exc:
+        raise PoolInit(mask_dsn(dsn), scrub_secrets(str(exc).strip(), dsn)) from None
+
+
+def _checked_pairs(data: _Data) -> list[tuple[str, object]]:
+    """Column data as ordered pairs, identifiers checked."""
+    pairs = list(data.items()) if isinstance(data, Mapping) else [tuple(pair) for pair in data]
+    out: list[tuple[str, object]] = []
+    for pair in pairs:
+        if len(pair) != 2:
+            raise TypeError(f"column data must be (column, value) pairs, got {pair!r}")
+        column, value = pair
+        checked_ident("column", column)  # type: ignore[arg-type]  # checked, whatever it is
+        out.append((column, value))  # type: ignore[arg-type]
+    return out
+
+
+_JSON_TYPES = frozenset({"json", "jsonb"})
+
+
+def _adapted(pairs: list[tuple[str, object]], column_types: Mapping[str, str]) -> list[tuple[str, object]]:
+    """Python containers as JSON where the column is json/jsonb (a dict always); lists stay arrays."""
+    if not any(isinstance(value, (dict, list)) for _, value in pairs):
+        return pairs
+    return [
+        (
+            column,
+            Jsonb(value)
+            if isinstance(value, dict)
+            or (isinstance(value, list) and column_types.get(column) in _JSON_TYPES)
+            else value,
+        )
+        for column, value in pairs
+    ]
+
+
+def _refuse_unbounded(op: str, table: str, where: str, all_rows: bool) -> None:
+    if not all_rows and not trim(where):
+        raise UnboundedWrite(op, table)
+
+
+def _bound_columns(order_by: str, agg: Aggregate | None) -> list[str]:
+    if agg is not None:
+        return list(agg.columns)
+    return [column for column, _ in parse_order_by(order_by)]
+
+
+def _require_columns(op: _Op, resolved: ResolvedTable) -> None:
+    missing = resolved.first_missing(op.columns)
+    if missing is not None:
+        raise UnknownColumn(op.table, missing, tuple(resolved.column_types))
+
+
+def _chunk_for(policy: Backpressure, bound: int) -> int:
+    if not _CHUNKED_STREAMS:
+        return 1
+    if policy is Backpressure.DEGRADE_QUALITY:
+        return _STREAM_CHUNK
+    return max(1, min(bound + 1, _STREAM_CHUNK))
+
+
+async def _rowcount(conn: Conn, sql: str, params: list[Any]) -> int:
+    cursor = conn.cursor()
+    await cursor.execute(sql, params)
+    return max(cursor.rowcount, 0)
