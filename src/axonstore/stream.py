@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
@@ -29,6 +29,7 @@ __all__ = [
     "check_max_rows",
     "drain_with_policy",
     "is_cancelled",
+    "stream_with_policy",
 ]
 
 DEFAULT_MAX_ROWS = 10_000
@@ -97,52 +98,56 @@ def check_max_rows(max_rows: int) -> int:
     return max_rows
 
 
+async def stream_with_policy(
+    source: AsyncIterator[Row],
+    policy: Backpressure,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    cancel: CancelSignal | None = None,
+    outcome: RowStreamOutcome | None = None,
+) -> AsyncGenerator[Row, None]:
+    """Yield the rows ``policy`` keeps, as early as it can know them; counters go into ``outcome``.
+
+    PAUSE_UPSTREAM, FAIL and DEGRADE_QUALITY yield each row as it arrives; DROP_OLDEST can only know
+    its tail window at the end, so it yields that window once the source is exhausted. The cancel
+    check runs after each row is pulled (an empty stream never reports ``cancelled``); row errors
+    propagate, so rows are never silently skipped. ``outcome.rows`` is left empty.
+    """
+    counters = outcome if outcome is not None else RowStreamOutcome()
+    window: deque[Row] = deque()
+    async for row in source:
+        if is_cancelled(cancel):
+            counters.cancelled = True
+            break
+        counters.total_seen += 1
+        if policy is Backpressure.DROP_OLDEST:
+            window.append(row)
+            if len(window) > max_rows:
+                window.popleft()
+                counters.dropped += 1
+            continue
+        kept = counters.total_seen - 1  # every earlier row was kept under the other policies
+        if policy is not Backpressure.DEGRADE_QUALITY and kept == max_rows:
+            if policy is Backpressure.FAIL:
+                raise Query(
+                    "retrieve",
+                    f"result set exceeds the {max_rows}-row stream bound (backpressure policy: fail) — "
+                    "narrow the filter, add a limit, or raise max_rows",
+                )
+            counters.truncated = True
+            break
+        yield row
+    for row in window:
+        yield row
+
+
 async def drain_with_policy(
     source: AsyncIterator[Row],
     policy: Backpressure,
     max_rows: int = DEFAULT_MAX_ROWS,
     cancel: CancelSignal | None = None,
 ) -> RowStreamOutcome:
-    """Pull rows from ``source`` under ``policy``; stop early on cancel or PAUSE_UPSTREAM's bound.
-
-    The cancel check runs after each row is pulled (so an empty stream never reports ``cancelled``).
-    Row errors propagate: rows are never silently skipped.
-    """
+    """Pull rows from ``source`` under ``policy`` into a :class:`RowStreamOutcome` (ANCHOR §7.4)."""
     outcome = RowStreamOutcome()
-    window: deque[Row] = deque()
-    async for row in source:
-        if is_cancelled(cancel):
-            outcome.cancelled = True
-            break
-        outcome.total_seen += 1
-        if not _accept(row, window, outcome, policy, max_rows):
-            break
-    outcome.rows = list(window)
+    kept = stream_with_policy(source, policy, max_rows, cancel, outcome)
+    outcome.rows = [row async for row in kept]
     return outcome
-
-
-def _accept(
-    row: Row, window: deque[Row], outcome: RowStreamOutcome, policy: Backpressure, bound: int
-) -> bool:
-    """Apply ``policy`` to one row; False means stop reading."""
-    if policy is Backpressure.DEGRADE_QUALITY:
-        window.append(row)
-    elif policy is Backpressure.PAUSE_UPSTREAM:
-        if len(window) == bound:
-            outcome.truncated = True
-            return False
-        window.append(row)
-    elif policy is Backpressure.DROP_OLDEST:
-        window.append(row)
-        if len(window) > bound:
-            window.popleft()
-            outcome.dropped += 1
-    else:
-        if len(window) == bound:
-            raise Query(
-                "retrieve",
-                f"result set exceeds the {bound}-row stream bound (backpressure policy: fail) — narrow "
-                "the filter, add a limit, or raise max_rows",
-            )
-        window.append(row)
-    return True
