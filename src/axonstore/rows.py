@@ -24,8 +24,10 @@ How values are read, and why:
   with a numeric offset and converted to UTC exactly. ``SQL``, ``German`` and ``Postgres`` styles are
   parsed too; there a timestamptz carries a zone *abbreviation*, resolved against the session's
   ``TimeZone`` with :mod:`zoneinfo` (the abbreviation picks the side of a DST fold). When that cannot
-  be done exactly (a POSIX ``TimeZone`` such as ``<+03>-03``, or a zone database that disagrees with
-  the server's about the abbreviation), the value is PostgreSQL's own text output.
+  be done for certain — a POSIX ``TimeZone`` such as ``<+03>-03``, an abbreviation our zone database
+  does not give for that wall time, or any instant before 1970, where zone database builds disagree
+  — the value is PostgreSQL's own text output. ``UTC``/``GMT`` and numeric abbreviations
+  (``+0545``) are always exact.
 * Values RFC 3339 cannot express (``infinity``, BC, years > 9999, a UTC instant before year 1 or
   after 9999) are PostgreSQL's own text output, as are numeric ``NaN``/``Infinity``.
 * Arrays of built-in element types decode in the loader. PostgreSQL reports an array of a
@@ -62,6 +64,7 @@ from psycopg.types.string import TextLoader
 if TYPE_CHECKING:
     from psycopg._connection_base import BaseConnection
     from psycopg._cursor_base import BaseCursor
+    from psycopg.pq.abc import PGresult
 
 __all__ = [
     "ADAPTERS",
@@ -83,7 +86,6 @@ Convert: TypeAlias = Callable[[str], JSON]
 _BOOL, _BYTEA, _INT8, _INT2, _INT4, _JSON = 16, 17, 20, 21, 23, 114
 _FLOAT4, _FLOAT8, _DATE, _TIME, _TIMESTAMP, _TIMESTAMPTZ = 700, 701, 1082, 1083, 1114, 1184
 _NUMERIC, _JSONB, _INVALID = 1700, 3802, 0
-_FIRST_USER_OID: Final = 16384  # FirstNormalObjectId: OIDs below are built in
 
 
 def _identity(text: str) -> JSON:
@@ -104,11 +106,13 @@ def _finite_float(text: str) -> float | None:
     return value if value - value == 0.0 else None  # inf - inf and nan - nan are nan
 
 
-def _json(text: str | bytes) -> JSON:
+def _json(text: str) -> JSON:
     try:
         value: JSON = json.loads(text, parse_float=_finite_float)
     except ValueError:  # an integer past Python's int-parsing limit: keep its digits
         value = json.loads(text, parse_float=_finite_float, parse_int=_int_or_digits)
+    except RecursionError:  # nested deeper than Python's parser goes: the document as text
+        value = text
     return value
 
 
@@ -179,37 +183,41 @@ def _iso_timestamp(text: str) -> str:
 
 
 def _iso_timestamptz(text: str) -> str:
-    end = len(text) - 3
-    if text[end:] == "+00" and text[4] == "-":  # the session is in UTC: no arithmetic
-        return f"{text[:10]}T{text[11:end]}{_PAD[end - 11]}+00:00"
+    if text.endswith("+00") and text[4] == "-" and len(text) < 30:  # a UTC session: no arithmetic
+        return text[:-3].replace(" ", "T") + _UTC_TAIL[len(text)]
     return _iso_shift(text)
 
 
+# What follows ``YYYY-MM-DDTHH:MM:SS[.f]`` in a UTC value, by the length of PostgreSQL's text.
+_UTC_TAIL: Final = tuple(_PAD[n - 14] + "+00:00" if n >= 22 else "" for n in range(30))
+
+
 def _iso_shift(text: str) -> str:
-    """``YYYY-MM-DD HH:MM:SS[.f]±HH[:MM]`` moved to UTC by table lookups (the common non-UTC case)."""
+    """``YYYY-MM-DD HH:MM:SS[.f]±HH[:MM]`` moved to UTC; only the minute and the day can change."""
     n = len(text)
     at = n - 3 if text[n - 3] in "+-" else n - 6
-    if text[at] not in "+-" or text[4] != "-":
+    if text[at] not in "+-" or text[4] != "-" or text[-1] == "C":
         return _iso_shift_exact(text)  # infinity, BC, year > 9999, or an offset with seconds (LMT)
-    minutes = _CLOCK[text[11:16]] - _offset_minutes(text[at:])
-    day = text[:10]
-    if not 0 <= minutes < 1440:  # the instant is on another day in UTC
-        days, minutes = divmod(minutes, 1440)
-        if (shifted := _shift_day(day, days)) is None:
-            return text
-        day = shifted
-    return day + "T" + _HHMM[minutes] + text[16:at] + _PAD[at - 11] + "+00:00"
+    head = _utc_minute(text[:16], text[at:])
+    return text if head is None else head + text[16:at] + _PAD[at - 11] + "+00:00"
 
 
 _HHMM: Final = tuple(f"{h:02d}:{m:02d}" for h in range(24) for m in range(60))
 _CLOCK: Final = {hhmm: minutes for minutes, hhmm in enumerate(_HHMM)}
 
 
-@lru_cache(maxsize=256)
-def _offset_minutes(zone: str) -> int:
-    """``+05:30`` → 330, ``-04`` → -240."""
-    minutes = int(zone[1:3]) * 60 + (int(zone[4:6]) if len(zone) == 6 else 0)
-    return -minutes if zone[0] == "-" else minutes
+@lru_cache(maxsize=8192)  # rows of one stream share minutes and offsets: most calls are hits
+def _utc_minute(local: str, zone: str) -> str | None:
+    """``YYYY-MM-DD HH:MM`` at offset ``±HH[:MM]`` → ``YYYY-MM-DDTHH:MM`` in UTC (None: out of range)."""
+    offset = int(zone[1:3]) * 60 + (int(zone[4:6]) if len(zone) == 6 else 0)
+    minutes = _CLOCK[local[11:]] + (offset if zone[0] == "-" else -offset)
+    day = local[:10]
+    if not 0 <= minutes < 1440:  # the instant is on another day in UTC
+        days, minutes = divmod(minutes, 1440)
+        if (shifted := _shift_day(day, days)) is None:
+            return None
+        day = shifted
+    return day + "T" + _HHMM[minutes]
 
 
 @lru_cache(maxsize=4096)
@@ -221,16 +229,18 @@ def _shift_day(day: str, days: int) -> str | None:
 
 
 def _iso_shift_exact(text: str) -> str:
+    """Any ISO timestamptz (offsets with seconds, BC, 5-digit years) to UTC with datetime arithmetic."""
     match = _ISO_TSTZ.fullmatch(text)
-    if match is None:  # infinity, BC, year > 9999
+    if match is None:  # infinity
         return text
-    year, month, day, clock, sign, hours, minutes, seconds = match.groups()
+    year, month, day, clock, sign, hours, minutes, seconds, bc = match.groups()
     offset = int(hours) * 3600 + int(minutes or 0) * 60 + int(seconds or 0)
-    return _utc(_naive(int(year), int(month), int(day), clock), -offset if sign == "-" else offset, text)
+    year_number = 1 - int(year) if bc else int(year)  # astronomical: 1 BC is year 0
+    return _utc(year_number, int(month), int(day), clock, lambda _: -offset if sign == "-" else offset, text)
 
 
 _ISO_TSTZ = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d) (\d\d:\d\d:\d\d(?:\.\d{1,6})?)([+-])(\d\d)(?::(\d\d))?(?::(\d\d))?"
+    r"(\d{4,})-(\d\d)-(\d\d) (\d\d:\d\d:\d\d(?:\.\d{1,6})?)([+-])(\d\d)(?::(\d\d))?(?::(\d\d))?( BC)?"
 )
 
 
@@ -239,21 +249,40 @@ def _naive(year: int, month: int, day: int, clock: str) -> datetime:
     return datetime(year, month, day, int(clock[:2]), int(clock[3:5]), int(clock[6:8]), micros)
 
 
-def _utc(local: datetime, offset: int, text: str) -> str:
-    """``local - offset`` as RFC 3339 UTC, or ``text`` when that instant is outside years 1..9999."""
-    try:
-        moment = local - timedelta(seconds=offset)
-    except OverflowError:
+def _utc(
+    year: int, month: int, day: int, clock: str, offset: Callable[[datetime], int | None], text: str
+) -> str:
+    """The local wall time minus its UTC offset as RFC 3339, or ``text`` outside years 1..9999.
+
+    Local years 0 (1 BC) and 10000 can still be in range in UTC; datetime cannot hold them, so the
+    arithmetic runs 400 years away (the Gregorian calendar repeats exactly every 400 years).
+    """
+    if not 0 <= year <= 10000:
         return text
+    cycle = 400 if year == 0 else -400 if year == 10000 else 0
+    try:
+        local = _naive(year + cycle, month, day, clock)
+        seconds = offset(local)
+        if seconds is None:
+            return text
+        moment = local - timedelta(seconds=seconds)
+    except (ValueError, OverflowError):
+        return text
+    if not 1 <= moment.year - cycle <= 9999:
+        return text
+    if cycle:
+        moment = moment.replace(year=moment.year - cycle)
     micros = moment.microsecond
     spec = "seconds" if micros == 0 else "milliseconds" if micros % 1000 == 0 else "microseconds"
     return moment.isoformat("T", spec) + "+00:00"
 
 
-_NUMERIC_DATE = re.compile(r"(\d\d)[/.-](\d\d)[/.-](\d{4,})(?: (\d\d:\d\d:\d\d(?:\.\d{1,6})?))?(?: (\S+))?")
+_NUMERIC_DATE = re.compile(
+    r"(\d\d)[/.-](\d\d)[/.-](\d{4,})(?: (\d\d:\d\d:\d\d(?:\.\d{1,6})?))?(?: (?!BC$)(\S+))?( BC)?"
+)
 _POSTGRES_TS = re.compile(
     r"[A-Z][a-z]{2} (?:([A-Z][a-z]{2}) (\d\d)|(\d\d) ([A-Z][a-z]{2})) "
-    r"(\d\d:\d\d:\d\d(?:\.\d{1,6})?) (\d{4,})(?: (\S+))?"
+    r"(\d\d:\d\d:\d\d(?:\.\d{1,6})?) (\d{4,})(?: (?!BC$)(\S+))?( BC)?"
 )
 _MONTHS: Final = {
     m: i
@@ -261,23 +290,23 @@ _MONTHS: Final = {
         ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
     )
 }
+_ZERO_ZONES: Final = frozenset({"UTC", "GMT", "UCT", "Z"})
 _NUMERIC_ZONE = re.compile(r"([+-])(\d\d)(?::?(\d\d))?(?::?(\d\d))?")
 
 _Parts: TypeAlias = tuple[int, int, int, "str | None", "str | None"]
 
 
 def _parse_non_iso(text: str, dmy: bool) -> _Parts | None:
-    """(year, month, day, clock, zone) of a ``SQL``/``German``/``Postgres`` style value, or None."""
-    if text.endswith(" BC"):
-        return None
+    """(astronomical year, month, day, clock, zone) of a ``SQL``/``German``/``Postgres`` value."""
     if match := _NUMERIC_DATE.fullmatch(text):
-        first, second, year, clock, zone = match.groups()
-        day, month = (first, second) if dmy or text[2] == "." else (second, first)
-        return int(year), int(month), int(day), clock, zone
-    if match := _POSTGRES_TS.fullmatch(text):
-        mon1, day1, day2, mon2, clock, year, zone = match.groups()
-        return int(year), _MONTHS[mon1 or mon2], int(day1 or day2), clock, zone
-    return None
+        first, second, year, clock, zone, bc = match.groups()
+        day, month = (int(first), int(second)) if dmy or text[2] == "." else (int(second), int(first))
+    elif match := _POSTGRES_TS.fullmatch(text):
+        mon1, day1, day2, mon2, clock, year, zone, bc = match.groups()
+        day, month = int(day1 or day2), _MONTHS[mon1 or mon2]
+    else:
+        return None
+    return (1 - int(year) if bc else int(year)), month, day, clock, zone
 
 
 @lru_cache(maxsize=64)
@@ -288,19 +317,28 @@ def _zone(name: str) -> ZoneInfo | None:
         return None
 
 
-def _offset(local: datetime, zone: str, session_zone: str) -> int | None:
-    """Seconds east of UTC meant by the printed ``zone`` (an offset or an abbreviation), or None."""
+def _zone_offset(zone: str, session_zone: str) -> Callable[[datetime], int | None]:
+    """Seconds east of UTC meant by a printed ``zone`` (an offset or an abbreviation) at a wall time."""
     if match := _NUMERIC_ZONE.fullmatch(zone):
         sign, hours, minutes, seconds = match.groups()
         offset = int(hours) * 3600 + int(minutes or 0) * 60 + int(seconds or 0)
-        return -offset if sign == "-" else offset
-    if (info := _zone(session_zone)) is None:
+        return lambda _: -offset if sign == "-" else offset
+
+    if zone in _ZERO_ZONES:
+        return lambda _: 0
+
+    def by_abbreviation(local: datetime) -> int | None:
+        # Zone databases agree from 1970 on; before, builds differ (backzone, links): Amsterdam's
+        # LMT is +00:19:32 in one and +00:17:30 in another, both printed "LMT". Text, not a guess.
+        if local.year < 1970 or (info := _zone(session_zone)) is None:
+            return None
+        for fold in (0, 1):  # the abbreviation tells the two sides of a DST fold apart
+            aware = local.replace(tzinfo=info, fold=fold)
+            if aware.tzname() == zone and (delta := aware.utcoffset()) is not None:
+                return int(delta.total_seconds())
         return None
-    for fold in (0, 1):
-        aware = local.replace(tzinfo=info, fold=fold)
-        if aware.tzname() == zone and (delta := aware.utcoffset()) is not None:
-            return int(delta.total_seconds())
-    return None
+
+    return by_abbreviation
 
 
 class _NonIsoStyle:
@@ -312,49 +350,50 @@ class _NonIsoStyle:
 
     def date(self, text: str) -> str:
         parts = _parse_non_iso(text, self._dmy)
-        if parts is None or parts[0] > 9999 or parts[3] is not None:
+        if parts is None or not 1 <= parts[0] <= 9999 or parts[3] is not None:
             return text
         return f"{parts[0]:04d}-{parts[1]:02d}-{parts[2]:02d}"
 
     def timestamp(self, text: str) -> str:
         parts = _parse_non_iso(text, self._dmy)
-        if parts is None or parts[0] > 9999 or parts[3] is None or parts[4] is not None:
+        if parts is None or not 1 <= parts[0] <= 9999 or parts[3] is None or parts[4] is not None:
             return text
         return f"{parts[0]:04d}-{parts[1]:02d}-{parts[2]:02d}T{_fraction(parts[3])}"
 
     def timestamptz(self, text: str) -> str:
         parts = _parse_non_iso(text, self._dmy)
-        if parts is None or parts[0] > 9999 or parts[3] is None or parts[4] is None:
+        if parts is None:
             return text
-        try:
-            local = _naive(parts[0], parts[1], parts[2], parts[3])
-        except ValueError:
+        year, month, day, clock, zone = parts
+        if clock is None or zone is None:
             return text
-        offset = _offset(local, parts[4], self._timezone)
-        return text if offset is None else _utc(local, offset, text)
+        return _utc(year, month, day, clock, _zone_offset(zone, self._timezone), text)
 
 
 @lru_cache(maxsize=64)
-def _converters(datestyle: str, timezone: str) -> Mapping[int, Convert]:
+def _converters(datestyle: bytes, timezone: bytes) -> Mapping[int, Convert]:
     """Element converters by type OID for a session (DateStyle and TimeZone as reported)."""
     table = dict(_STATIC)
-    if datestyle.startswith("ISO"):
+    if datestyle.startswith(b"ISO"):
         table.update({_DATE: _iso_date, _TIMESTAMP: _iso_timestamp, _TIMESTAMPTZ: _iso_timestamptz})
     else:
-        style = _NonIsoStyle(datestyle, timezone)
+        style = _NonIsoStyle(datestyle.decode("ascii", "replace"), timezone.decode("ascii", "replace"))
         table.update({_DATE: style.date, _TIMESTAMP: style.timestamp, _TIMESTAMPTZ: style.timestamptz})
     return table
 
 
-def _session(connection: BaseConnection[Any] | None) -> tuple[Mapping[int, Convert], str]:
-    """The converters and the Python codec for text of ``connection`` (ISO/UTC/UTF-8 without one)."""
+def _session_converters(connection: BaseConnection[Any] | None) -> Mapping[int, Convert]:
+    """The converters for ``connection``'s current DateStyle and TimeZone (ISO and UTC without one)."""
     if connection is None:
-        return _converters("ISO, MDY", "UTC"), "utf-8"
-    pgconn = connection.pgconn
-    datestyle = (pgconn.parameter_status(b"DateStyle") or b"ISO, MDY").decode("ascii", "replace")
-    timezone = (pgconn.parameter_status(b"TimeZone") or b"UTC").decode("ascii", "replace")
-    encoding = connection.info.encoding
-    return _converters(datestyle, timezone), "utf-8" if encoding == "ascii" else encoding
+        return _converters(b"ISO, MDY", b"UTC")
+    status = connection.pgconn.parameter_status
+    return _converters(status(b"DateStyle") or b"ISO, MDY", status(b"TimeZone") or b"UTC")
+
+
+def _text_codec(connection: BaseConnection[Any] | None) -> str:
+    """The Python codec for ``connection``'s text; SQL_ASCII (no declared encoding) is read as UTF-8."""
+    encoding = "utf-8" if connection is None else connection.info.encoding
+    return "utf-8" if encoding == "ascii" else encoding
 
 
 # --------------------------------------------------------------------------------------------------
@@ -379,7 +418,7 @@ def parse_array(text: str, delimiter: str = ",", convert: Convert = _identity) -
     if text[:1] == "[":
         text = text[text.index("=") + 1 :]
     if '"' not in text and text.rfind("{") == 0:  # one dimension, nothing quoted: split
-        if text[-1] != "}":
+        if text.find("}") != len(text) - 1:
             raise ValueError("not an array literal")
         body = text[1:-1]
         return [None if item == "NULL" else convert(item) for item in body.split(delimiter)] if body else []
@@ -423,12 +462,54 @@ def _array_decoder(delimiter: str, convert: Convert) -> Convert:
 # psycopg loaders (text format)
 
 
+# Per-value functions on the buffer psycopg hands a text loader (a memoryview with the C extension,
+# bytes without). Dates, times and bytea print in ASCII whatever the client encoding.
+
+
+def _ascii(data: Buffer) -> str:
+    return str(data, "ascii", "replace")
+
+
+def _load_timestamptz_iso(data: Buffer) -> str:
+    text = str(data, "ascii", "replace")
+    if text.endswith("+00") and text[4] == "-" and len(text) < 30:  # _iso_timestamptz, inlined: hot
+        return text[:-3].replace(" ", "T") + _UTC_TAIL[len(text)]
+    return _iso_shift(text)
+
+
+def _load_timestamp_iso(data: Buffer) -> str:
+    return _iso_timestamp(str(data, "ascii", "replace"))
+
+
+def _load_time(data: Buffer) -> str:
+    return _time(str(data, "ascii", "replace"))
+
+
+def _load_bytea(data: Buffer) -> str:
+    if data[:2] == b"\\x":
+        return binascii.b2a_base64(binascii.a2b_hex(data[2:]), newline=False).decode()
+    return _bytea(str(data, "ascii", "replace"))
+
+
+_FAST_LOADS: Final[Mapping[Convert, Callable[[Buffer], JSON]]] = {
+    _iso_date: _ascii,
+    _iso_timestamp: _load_timestamp_iso,
+    _iso_timestamptz: _load_timestamptz_iso,
+    _time: _load_time,
+    _bytea: _load_bytea,
+}
+
+
 class _ConvertLoader(Loader):
-    """Decode the value as ASCII text, then apply the session's converter for this OID."""
+    """Dates, times, bytea: the session's converter for this OID, applied to the ASCII text."""
 
     def __init__(self, oid: int, context: AdaptContext | None = None) -> None:
         super().__init__(oid, context)
-        self._convert = _session(self.connection)[0][oid]
+        self._convert = convert = _session_converters(self.connection)[oid]
+        if fast := _FAST_LOADS.get(convert):
+            # psycopg looks `loader.load` up once per result and calls it per value: an instance
+            # attribute holding a plain function saves a Python frame per value.
+            self.load = fast  # type: ignore[method-assign,assignment]
 
     def load(self, data: Buffer) -> JSON:
         return self._convert(str(data, "ascii", "replace"))
@@ -442,7 +523,7 @@ class _FloatLoader(Loader):
 class _JsonLoader(Loader):
     def __init__(self, oid: int, context: AdaptContext | None = None) -> None:
         super().__init__(oid, context)
-        self._encoding = _session(self.connection)[1]
+        self._encoding = _text_codec(self.connection)
 
     def load(self, data: Buffer) -> JSON:
         return _json(str(data, self._encoding, "replace"))
@@ -453,7 +534,7 @@ class _ArrayLoader(Loader):
 
     def __init__(self, oid: int, context: AdaptContext | None = None) -> None:
         super().__init__(oid, context)
-        converters, self._encoding = _session(self.connection)
+        converters, self._encoding = _session_converters(self.connection), _text_codec(self.connection)
         element, delimiter = _BUILTIN_ARRAYS[oid]
         self._decode = _array_decoder(delimiter, converters.get(element, _identity))
 
@@ -461,14 +542,15 @@ class _ArrayLoader(Loader):
         return self._decode(str(data, self._encoding, "replace"))
 
 
-def _builtin_arrays() -> dict[int, tuple[int, str]]:
-    """array OID → (element OID, delimiter) for every built-in type psycopg knows."""
+def _builtin_types() -> TypesRegistry:
     types = TypesRegistry()
     postgres.register_default_types(types)
-    return {t.array_oid: (t.oid, t.delimiter) for t in types if t.array_oid}
+    return types
 
 
-_BUILTIN_ARRAYS: Final = _builtin_arrays()
+# array OID → (element OID, delimiter) for every built-in type psycopg knows; all OIDs it knows.
+_BUILTIN_ARRAYS: Final = {t.array_oid: (t.oid, t.delimiter) for t in _builtin_types() if t.array_oid}
+_KNOWN_OIDS: Final = frozenset(oid for t in _builtin_types() for oid in (t.oid, t.array_oid) if oid)
 
 
 def make_adapters() -> AdaptersMap:
@@ -529,26 +611,32 @@ class ArrayType:
     element_oid: int = 0  # the element's base type (domains resolved); 0 or unknown: elements as text
 
 
+# Each queried type is followed through domains to its base; when that base is an array, the row
+# names it (the OID RowDescription reports), its element delimiter and the element's base type.
 _TYPE_INFO_SQL: Final[LiteralString] = (
-    "WITH RECURSIVE arr AS ("
-    "SELECT t.oid AS array_oid, e.typdelim AS delimiter, e.oid AS cur, e.typtype AS curtype,"
-    " e.typbasetype AS curbase, 0 AS depth"
-    " FROM pg_catalog.pg_type t JOIN pg_catalog.pg_type e ON e.oid = t.typelem"
-    " WHERE t.oid = ANY($1::pg_catalog.text::pg_catalog.oid[]) AND t.typlen = -1 AND t.typelem <> 0"
-    " UNION ALL "
-    "SELECT a.array_oid, a.delimiter, b.oid, b.typtype, b.typbasetype, a.depth + 1"
-    " FROM arr a JOIN pg_catalog.pg_type b ON b.oid = a.curbase"
-    " WHERE a.curtype = 'd' AND a.depth < 32"
-    ") SELECT array_oid::pg_catalog.int8, delimiter::pg_catalog.text, cur::pg_catalog.int8"
-    " FROM arr WHERE curtype <> 'd'"
+    "WITH RECURSIVE q(cur, depth) AS ("
+    "SELECT t.oid, 0 FROM pg_catalog.pg_type t WHERE t.oid = ANY($1::pg_catalog.text::pg_catalog.oid[])"
+    " UNION ALL SELECT t.typbasetype, q.depth + 1 FROM q JOIN pg_catalog.pg_type t ON t.oid = q.cur"
+    " WHERE t.typtype = 'd' AND q.depth < 32"
+    "), arr(array_oid, delimiter, cur, depth) AS ("
+    "SELECT a.oid, e.typdelim::pg_catalog.text, e.oid, 0 FROM q"
+    " JOIN pg_catalog.pg_type a ON a.oid = q.cur AND a.typtype <> 'd' AND a.typlen = -1 AND a.typelem <> 0"
+    " JOIN pg_catalog.pg_type e ON e.oid = a.typelem"
+    " UNION ALL SELECT arr.array_oid, arr.delimiter, e.typbasetype, arr.depth + 1"
+    " FROM arr JOIN pg_catalog.pg_type e ON e.oid = arr.cur WHERE e.typtype = 'd' AND arr.depth < 32"
+    ") SELECT DISTINCT arr.array_oid::pg_catalog.int8, arr.delimiter, arr.cur::pg_catalog.int8"
+    " FROM arr JOIN pg_catalog.pg_type e ON e.oid = arr.cur WHERE e.typtype <> 'd'"
 )
 
 
 def type_info_query(oids: Iterable[int]) -> tuple[LiteralString, list[str]]:
     """The catalog query (``$1`` placeholder) and its parameters describing the array types in ``oids``.
 
-    Each row is ``(array_oid, delimiter, element_base_oid)``: domains over the element are resolved
-    to their base type. Non-array OIDs give no row. Feed the rows to :meth:`TypeRegistry.learn`.
+    Pass the columns' declared type OIDs (``pg_attribute.atttypid``). Each row is ``(array_oid,
+    delimiter, element_base_oid)``: a domain over an array is followed to that array (PostgreSQL
+    reports a domain column under its base type), and a domain element to its base type. OIDs that
+    are not arrays give no row. Feed the rows to :meth:`TypeRegistry.learn`. Read-only; it runs
+    as one statement anywhere (autocommit, or inside the introspection transaction).
     """
     return _TYPE_INFO_SQL, ["{" + ",".join(str(int(oid)) for oid in oids) + "}"]
 
@@ -561,27 +649,31 @@ class TypeRegistry:
 
     def __init__(self) -> None:
         self._arrays: dict[int, ArrayType] = {}
-        self._seen: set[int] = set()
+        self._seen: set[int] = set()  # every OID looked up, arrays or not
 
     def register_array(self, oid: int, delimiter: str = ",", element_oid: int = 0) -> None:
         """Decode columns of type ``oid`` as arrays (``element_oid``: the element's base type OID)."""
-        self._arrays[oid] = ArrayType(oid, delimiter, element_oid)
-        self._seen.add(oid)
+        # Copy on write: a row factory running in another thread never sees a dict change size.
+        self._arrays = {**self._arrays, oid: ArrayType(oid, delimiter, element_oid)}
+        self._seen = self._seen | {oid}
 
     def pending(self, oids: Iterable[int]) -> list[int]:
-        """The user-defined OIDs among ``oids`` not looked up yet (empty: no query needed)."""
-        return sorted({oid for oid in oids if oid >= _FIRST_USER_OID and oid not in self._seen})
+        """The OIDs among ``oids`` not looked up yet (empty: no query needed).
+
+        That is user-defined types (enums, domains, composites, extension types and their arrays)
+        and the few built-in types psycopg does not list (``pg_snapshot[]``, say).
+        """
+        return sorted({oid for oid in oids if oid not in _KNOWN_OIDS and oid not in self._seen})
 
     def learn(self, queried: Iterable[int], rows: Iterable[Sequence[Any]]) -> None:
         """Record the rows of :func:`type_info_query` for ``queried`` (the others are not arrays)."""
         for array_oid, delimiter, element_oid in rows:
             self.register_array(int(array_oid), str(delimiter), int(element_oid))
-        self._seen.update(queried)
+        self._seen = self._seen | set(queried)
 
     def clear(self) -> None:
         """Forget everything (after a type was dropped and re-created, say)."""
-        self._arrays.clear()
-        self._seen.clear()
+        self._arrays, self._seen = {}, set()
 
     def arrays(self) -> list[ArrayType]:
         """The registered array types."""
@@ -589,25 +681,30 @@ class TypeRegistry:
 
     def row_factory(self, cursor: BaseCursor[Any, Any]) -> RowMaker[Row]:
         """A psycopg row factory: one dict per row, keys in column order, values JSON-safe."""
-        description = cursor.description
-        if description is None:
+        result = cursor.pgresult  # read directly: building `cursor.description` costs more than a row
+        if result is None:
             return no_result
-        names = [column.name for column in description]
-        fixes = self._fixes(cursor, [column.type_code for column in description])
+        encoding = cursor.connection.info.encoding
+        names = [(result.fname(i) or b"").decode(encoding, "replace") for i in range(result.nfields)]
+        sql_ascii = encoding == "ascii"
+        fixes = self._fixes(cursor.connection, result, sql_ascii) if self._arrays or sql_ascii else None
         if not fixes:
 
             def make_row(values: Sequence[Any]) -> Row:
-                return dict(zip(names, values, strict=False))
+                return dict(zip(names, values))  # noqa: B905 (a keyword costs ~0.2 µs a row; lengths match)
 
             return make_row
         return _fixing_row_maker(names, fixes)
 
-    def _fixes(self, cursor: BaseCursor[Any, Any], oids: list[int]) -> list[tuple[int, Convert]]:
+    def _fixes(
+        self, connection: BaseConnection[Any], result: PGresult, sql_ascii: bool
+    ) -> list[tuple[int, Convert]]:
         """Per-column post-decoding for registered arrays (and, in SQL_ASCII, for raw bytes)."""
-        connection = cursor.connection
-        converters, _ = _session(connection)
-        sql_ascii = connection.info.encoding == "ascii"
+        oids = [result.ftype(i) for i in range(result.nfields)]
         fixes: list[tuple[int, Convert]] = []
+        if not sql_ascii and not self._arrays.keys() & oids:
+            return fixes
+        converters = _session_converters(connection)
         for index, oid in enumerate(oids):
             if (array := self._arrays.get(oid)) is not None:
                 element = converters.get(array.element_oid, _identity)
@@ -626,7 +723,7 @@ def _fixing_row_maker(names: list[str], fixes: list[tuple[int, Convert]]) -> Row
                 if isinstance(value, bytes):  # SQL_ASCII: psycopg's text loader gives raw bytes
                     value = value.decode("utf-8", "replace")
                 fixed[index] = convert(value)
-        return dict(zip(names, fixed, strict=False))
+        return dict(zip(names, fixed))  # noqa: B905 (see make_row above)
 
     return make_row
 
