@@ -1,0 +1,423 @@
+"""Values of the in-memory backend: their PostgreSQL types, comparison, text output and JSON output.
+
+Everything here is pure. :func:`pg_text` is a value's ``::text`` in a session with ``TimeZone=UTC`` and
+``DateStyle=ISO``; :func:`to_json` is CONTRACT §3.4; :func:`compare` / :func:`equal` are PostgreSQL's
+operators for two values of one :func:`family`. Casts (``$1::type``) live in :mod:`._memory_casts`.
+
+A failure is :class:`CastError` (a SQLSTATE and PostgreSQL's message); the backend turns it into
+``Query(op, message, sqlstate)``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import struct
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, Final
+from uuid import UUID
+
+__all__ = [
+    "INT_RANGES",
+    "KNOWN_TYPES",
+    "ORDERABLE_FAMILIES",
+    "TEXT_TYPES",
+    "CastError",
+    "compare",
+    "equal",
+    "f32",
+    "family",
+    "group_key",
+    "inferred_type",
+    "instant",
+    "param_type",
+    "pg_text",
+    "sql_name",
+    "to_json",
+    "widen_float4",
+]
+
+
+class CastError(Exception):
+    """A value PostgreSQL would refuse: ``sqlstate`` and PostgreSQL's own wording."""
+
+    def __init__(self, sqlstate: str, message: str) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        self.message = message
+
+
+_SQL_NAMES: Final = {
+    "int2": "smallint",
+    "int4": "integer",
+    "int8": "bigint",
+    "float4": "real",
+    "float8": "double precision",
+    "numeric": "numeric",
+    "bool": "boolean",
+    "text": "text",
+    "varchar": "character varying",
+    "bpchar": "character",
+    "name": "name",
+    "uuid": "uuid",
+    "timestamptz": "timestamp with time zone",
+    "timestamp": "timestamp without time zone",
+    "date": "date",
+    "time": "time without time zone",
+    "timetz": "time with time zone",
+    "json": "json",
+    "jsonb": "jsonb",
+    "bytea": "bytea",
+    "interval": "interval",
+    "unknown": "unknown",
+}
+#: The declared types the in-memory backend models; any other declared type keeps values as given.
+KNOWN_TYPES: Final = frozenset(_SQL_NAMES) - {"timetz", "interval", "unknown"}
+TEXT_TYPES: Final = frozenset({"text", "varchar", "bpchar", "name"})
+INT_RANGES: Final = {"int2": 2**15, "int4": 2**31, "int8": 2**63}
+
+
+def sql_name(pg_type: str) -> str:
+    """PostgreSQL's name for a type in messages (``int4`` → ``integer``)."""
+    return _SQL_NAMES.get(pg_type, pg_type)
+
+
+# --------------------------------------------------------------------------------------------------
+# The PostgreSQL type of a Python value
+
+
+def param_type(value: object) -> str:
+    """The type psycopg sends ``value`` as (``"unknown"`` for ``str``: an untyped literal)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        for name, bound in INT_RANGES.items():
+            if -bound <= value < bound:
+                return name
+        return "numeric"
+    if isinstance(value, str):
+        return "unknown"
+    if isinstance(value, datetime):
+        return "timestamp" if value.tzinfo is None else "timestamptz"
+    return _OTHER_TYPES.get(family(value), "unknown") if not isinstance(value, time) else _time_type(value)
+
+
+def _time_type(value: time) -> str:
+    return "time" if value.tzinfo is None else "timetz"
+
+
+_OTHER_TYPES: Final = {
+    "number": "float8",
+    "datetime": "date",
+    "uuid": "uuid",
+    "json": "jsonb",
+    "bytes": "bytea",
+    "interval": "interval",
+}
+
+
+def inferred_type(value: object) -> str:
+    """The column type a stored value stands for when nothing is declared (``int`` → ``int8``)."""
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, Decimal):
+        return "numeric"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "int8"
+    return param_type(value)
+
+
+def family(value: object) -> str:  # noqa: PLR0911 - one branch per family
+    """Which values compare with which: ``number``, ``text``, ``bool``, ``datetime``, ``time``, …"""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float | Decimal):
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, date):  # datetime too
+        return "datetime"
+    if isinstance(value, time):
+        return "time"
+    if isinstance(value, UUID):
+        return "uuid"
+    if isinstance(value, dict | list | tuple):
+        return "json"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "bytes"
+    if isinstance(value, timedelta):
+        return "interval"
+    return "other"
+
+
+#: Families with an ordering (json has none here; PostgreSQL's jsonb ordering is not modelled).
+ORDERABLE_FAMILIES: Final = frozenset(
+    {"number", "text", "bool", "datetime", "time", "uuid", "bytes", "interval"}
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# Comparison
+
+
+def _is_nan(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, Decimal) and value.is_nan()
+
+
+def _sign(a: Any, b: Any) -> int:
+    return int(a > b) - int(a < b)
+
+
+def _number_cmp(a: float | Decimal, b: float | Decimal) -> int:
+    a_nan, b_nan = _is_nan(a), _is_nan(b)
+    if a_nan or b_nan:  # PostgreSQL: NaN equals NaN and sorts above every other value
+        return int(a_nan) - int(b_nan)
+    if isinstance(a, float) or isinstance(b, float):
+        try:  # PostgreSQL compares an integer or numeric with a float in float8
+            return _sign(float(a), float(b))
+        except OverflowError:
+            pass
+    return _sign(a, b)
+
+
+def instant(value: date) -> datetime:
+    """A date or timestamp as an aware UTC instant (naive means UTC, the session zone modelled)."""
+    if not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def compare(a: Any, b: Any) -> int:
+    """-1, 0 or 1 for two non-NULL values of one orderable family (see :func:`family`)."""
+    kind = family(a)
+    if kind == "number":
+        return _number_cmp(a, b)
+    if kind == "datetime":
+        return _sign(instant(a), instant(b))
+    if kind == "time":
+        return _sign(a.replace(tzinfo=None), b.replace(tzinfo=None))
+    if kind == "uuid":
+        return _sign(a.int, b.int)
+    if kind == "bytes":
+        return _sign(bytes(a), bytes(b))
+    return _sign(a, b)
+
+
+def equal(a: object, b: object) -> bool:
+    """SQL ``=`` for two non-NULL values of one family (json compared as jsonb: structurally)."""
+    kind = family(a)
+    if kind == "json":
+        return _json_equal(a, b)
+    if kind in ORDERABLE_FAMILIES:
+        return compare(a, b) == 0
+    return a == b
+
+
+def _json_equal(a: object, b: object) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
+    if family(a) == family(b) == "number":
+        return bool(a == b)
+    return type(a) is type(b) and a == b
+
+
+def group_key(value: object) -> object:
+    """A hashable key under which GROUP BY puts ``value`` (NULLs together, NaNs together)."""
+    if value is None:
+        return None
+    kind = family(value)
+    if kind == "number" and _is_nan(value):
+        return ("number", "NaN")
+    if kind == "json":
+        return ("json", json.dumps(value, sort_keys=True, default=str))
+    if kind == "datetime":
+        return ("datetime", instant(value))  # type: ignore[arg-type]
+    try:
+        hash(value)
+    except TypeError:
+        return ("other", repr(value))
+    return (kind, value)
+
+
+# --------------------------------------------------------------------------------------------------
+# Text output (a value's ``::text``)
+
+
+def float8_text(value: float, threshold: int = 15) -> str:  # noqa: PLR0911 - one branch per form
+    """``float8out``: the shortest exact digits, exponent form when the exponent is < -4 or ≥ 15."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return "-0" if math.copysign(1.0, value) < 0 else "0"
+    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
+    text = "".join(map(str, digits))
+    assert isinstance(exponent, int)
+    magnitude = len(text) + exponent - 1
+    head = "-" if sign else ""
+    if magnitude < -4 or magnitude >= threshold:
+        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
+        return f"{head}{mantissa}e{'+' if magnitude >= 0 else '-'}{abs(magnitude):02d}"
+    if exponent >= 0:
+        return head + text + "0" * exponent
+    point = len(text) + exponent
+    if point > 0:
+        return f"{head}{text[:point]}.{text[point:]}"
+    return f"{head}0.{'0' * -point}{text}"
+
+
+def numeric_text(value: Decimal) -> str:
+    """``numeric`` output: the scale kept, never an exponent, no negative zero."""
+    if value.is_nan():
+        return "NaN"
+    if value.is_infinite():
+        return "Infinity" if value > 0 else "-Infinity"
+    if value.is_zero():
+        value = value.copy_abs()
+    return format(value, "f")
+
+
+def _fraction(microsecond: int) -> str:
+    return f".{microsecond:06d}".rstrip("0") if microsecond else ""
+
+
+def _clock(value: time | datetime) -> str:
+    return f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
+
+
+def _day(value: date) -> str:
+    return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+
+
+def _offset_text(offset: timedelta | None) -> str:
+    seconds = int(offset.total_seconds()) if offset is not None else 0
+    sign = "-" if seconds < 0 else "+"
+    hours, rest = divmod(abs(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{sign}{hours:02d}"
+    if minutes or secs:
+        text += f":{minutes:02d}"
+    if secs:
+        text += f":{secs:02d}"
+    return text
+
+
+def interval_text(value: timedelta) -> str:
+    """An interval as PostgreSQL prints it (``1 day 02:03:04``, ``-00:00:01.5``)."""
+    total = value // timedelta(microseconds=1)
+    head = "-" if total < 0 else ""
+    days, rest = divmod(abs(total), 86_400_000_000)
+    seconds, micro = divmod(rest, 1_000_000)
+    parts = [f"{head}{days} day{'s' if days != 1 else ''}"] if days else []
+    if rest or not days:
+        hours, seconds = divmod(seconds, 3600)
+        minutes, seconds = divmod(seconds, 60)
+        parts.append(f"{head}{hours:02d}:{minutes:02d}:{seconds:02d}{_fraction(micro)}")
+    return " ".join(parts)
+
+
+def _jsonb_key(key: str) -> tuple[int, bytes]:
+    raw = key.encode()
+    return (len(raw), raw)
+
+
+def _jsonb_text(value: object) -> str:
+    """jsonb output: ``{"a": 1, "bb": [1, 2]}`` with keys in jsonb's order (shorter first)."""
+    if isinstance(value, dict):
+        items = sorted(((str(k), v) for k, v in value.items()), key=lambda kv: _jsonb_key(kv[0]))
+        inner = ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {_jsonb_text(v)}" for k, v in items)
+        return "{" + inner + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_jsonb_text(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def pg_text(value: object) -> str:  # noqa: PLR0911 - one branch per type
+    """``value::text`` as PostgreSQL prints it (session ``TimeZone=UTC``, ``DateStyle=ISO``)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return float8_text(value)
+    if isinstance(value, Decimal):
+        return numeric_text(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return f"{_day(value)} {_clock(value)}{_fraction(value.microsecond)}"
+        utc = value.astimezone(UTC)
+        return f"{_day(utc)} {_clock(utc)}{_fraction(utc.microsecond)}+00"
+    if isinstance(value, date):
+        return _day(value)
+    if isinstance(value, time):
+        zone = _offset_text(value.utcoffset()) if value.tzinfo is not None else ""
+        return f"{_clock(value)}{_fraction(value.microsecond)}{zone}"
+    return _other_text(value)
+
+
+def _other_text(value: object) -> str:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    if isinstance(value, timedelta):
+        return interval_text(value)
+    return _jsonb_text(value) if family(value) == "json" else str(value)
+
+
+# --------------------------------------------------------------------------------------------------
+# JSON output (CONTRACT §3.4)
+
+
+def _json_fraction(microsecond: int) -> str:
+    if not microsecond:
+        return ""
+    if microsecond % 1000 == 0:
+        return f".{microsecond // 1000:03d}"
+    return f".{microsecond:06d}"
+
+
+def to_json(value: object) -> Any:  # noqa: PLR0911 - one branch per type
+    """A fresh JSON-safe value, exactly as the PostgreSQL backend decodes the same column value."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return numeric_text(value)
+    if isinstance(value, datetime):
+        instant = value.astimezone(UTC) if value.tzinfo is not None else value
+        zone = "+00:00" if value.tzinfo is not None else ""
+        return f"{_day(instant)}T{_clock(instant)}{_json_fraction(instant.microsecond)}{zone}"
+    if isinstance(value, date):
+        return _day(value)
+    if isinstance(value, time) and value.tzinfo is None:
+        return f"{_clock(value)}{_json_fraction(value.microsecond)}"
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    return pg_text(value)
+
+
+def f32(number: float) -> float:
+    """``number`` rounded to single precision (and widened back)."""
+    return float(struct.unpack("f", struct.pack("f", number))[0])
+
+
+def widen_float4(number: float) -> float:
+    """A stored real as PostgreSQL widens it to double precision (``0.1`` → ``0.10000000149011612``)."""
+    return f32(number) if math.isfinite(number) else number
