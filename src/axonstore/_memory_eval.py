@@ -47,7 +47,7 @@ from axonstore.filter._ast import (
     Value,
 )
 
-__all__ = ["Predicate", "Truth", "compile_filter", "count_parameters", "shift", "sort_rows"]
+__all__ = ["Predicate", "Truth", "compile_filter", "count_parameters", "like", "shift", "sort_rows"]
 
 Truth: TypeAlias = bool | None
 StoredRow: TypeAlias = Mapping[str, object]
@@ -188,8 +188,7 @@ class _Compiler:
         def matches(value: object) -> bool:
             if not isinstance(value, str):
                 raise CastError("42883", f"operator does not exist: {_type_of(value)} ~~ unknown")
-            subject = _fold(value) if insensitive else value
-            return (_like_regex(pattern, insensitive).fullmatch(subject) is not None) is not negated
+            return like(value, pattern, insensitive) is not negated
 
         return _per_row(node.column, matches)
 
@@ -317,23 +316,89 @@ def _loose_compare(value: object, literal: Literal, op: str) -> int:
 # LIKE / ILIKE
 
 
+def like(text: str, pattern: str, insensitive: bool) -> bool:
+    """``text LIKE pattern``: ``%`` any run, ``_`` one character, ``\\`` escapes the next one.
+
+    A well-formed pattern runs as a regular expression. One ending in a lone ``\\`` runs PostgreSQL's
+    own matching algorithm, because PostgreSQL raises 22025 only if matching reaches that escape
+    (``'a' LIKE 'a\\'`` is false, ``'ab' LIKE 'a\\'`` is an error).
+    """
+    if insensitive:
+        text, pattern = _fold(text), _fold(pattern)
+    regex = _like_regex(pattern)
+    if regex is not None:
+        return regex.fullmatch(text) is not None
+    try:
+        return _match_text(text, 0, pattern, 0) == _LIKE_TRUE
+    except RecursionError:
+        raise CastError("54001", "stack depth limit exceeded") from None
+
+
 @lru_cache(maxsize=1024)
-def _like_regex(pattern: str, insensitive: bool) -> re.Pattern[str]:
-    """``%`` any run, ``_`` one character, ``\\`` escapes the next one (PostgreSQL's default)."""
-    source = _fold(pattern) if insensitive else pattern
+def _like_regex(pattern: str) -> re.Pattern[str] | None:
+    """The pattern as a regular expression; ``None`` when it ends with a lone escape."""
     out: list[str] = []
     index = 0
-    while index < len(source):
-        char = source[index]
+    while index < len(pattern):
+        char = pattern[index]
         if char == "\\":
-            if index + 1 == len(source):
-                raise CastError("22025", "LIKE pattern must not end with escape character")
-            out.append(re.escape(source[index + 1]))
+            if index + 1 == len(pattern):
+                return None
+            out.append(re.escape(pattern[index + 1]))
             index += 2
             continue
         out.append(".*" if char == "%" else "." if char == "_" else re.escape(char))
         index += 1
     return re.compile("".join(out), re.DOTALL)
+
+
+_LIKE_TRUE: Final = 1
+_LIKE_FALSE: Final = 0
+_LIKE_ABORT: Final = -1
+_BAD_ESCAPE: Final = "LIKE pattern must not end with escape character"
+
+
+def _match_text(t: str, ti: int, p: str, pi: int) -> int:  # noqa: PLR0911, PLR0912 - PostgreSQL's MatchText
+    """PostgreSQL's ``MatchText`` (like_match.c), character for character, errors included."""
+    if p[pi:] == "%":
+        return _LIKE_TRUE
+    while ti < len(t) and pi < len(p):
+        char = p[pi]
+        if char == "\\":
+            pi += 1
+            if pi >= len(p):
+                raise CastError("22025", _BAD_ESCAPE)
+            if p[pi] != t[ti]:
+                return _LIKE_FALSE
+        elif char == "%":
+            pi += 1
+            while pi < len(p) and p[pi] in "%_":
+                if p[pi] == "_":
+                    if ti >= len(t):
+                        return _LIKE_ABORT
+                    ti += 1
+                pi += 1
+            if pi >= len(p):
+                return _LIKE_TRUE
+            if p[pi] == "\\" and pi + 1 >= len(p):
+                raise CastError("22025", _BAD_ESCAPE)
+            first = p[pi + 1] if p[pi] == "\\" else p[pi]
+            while ti < len(t):
+                if t[ti] == first:
+                    matched = _match_text(t, ti, p, pi)
+                    if matched != _LIKE_FALSE:
+                        return matched
+                ti += 1
+            return _LIKE_ABORT
+        elif char != "_" and char != t[ti]:
+            return _LIKE_FALSE
+        ti += 1
+        pi += 1
+    if ti < len(t):
+        return _LIKE_FALSE
+    while pi < len(p) and p[pi] == "%":
+        pi += 1
+    return _LIKE_TRUE if pi >= len(p) else _LIKE_ABORT
 
 
 @lru_cache(maxsize=4096)

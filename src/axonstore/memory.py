@@ -12,14 +12,14 @@ Example::
 
 **Tables and columns.** A table comes into being with its first write (or declaration). Its columns are
 the declared ones (``declare_columns``, from ``[stores.X.columns]``), in declaration order, then every
-column some stored row has, in order of first appearance; ``persist`` may add columns. A column that
-is neither declared nor held by any stored row is unknown: naming it in where / data (mutate) /
-order_by / group_by / aggregate raises ``UnknownColumn(table, column, columns)``. So a table nobody
-wrote to — or whose rows were all purged — returns ``[]`` for a blank where, and ``UnknownColumn`` for
-a filter on an undeclared column (declare the columns to filter an empty table). Each output row has
-every column of the table, ``None`` where a row lacks it, as a fresh dict of JSON-safe values
-(CONTRACT §3.4); nothing a caller does to a row or to the data it passed in reaches the store.
-Constraints (primary keys, UNIQUE, NOT NULL, CHECK, defaults) are not modelled.
+column ever written to it by ``persist``, in order of first appearance (``persist`` adds columns, as an
+``ALTER TABLE … ADD COLUMN`` would; ``purge`` never drops one). A column that was neither declared nor
+ever written is unknown: naming it in where / data (mutate) / order_by / group_by / aggregate raises
+``UnknownColumn(table, column, columns)``. So a table nobody wrote to returns ``[]`` for a blank where,
+and ``UnknownColumn`` for a filter on any undeclared column (declare the columns to filter a table
+that may be empty). Each output row has every column of the table, ``None`` where the row lacks it, as
+a fresh dict of JSON-safe values (CONTRACT §3.4); nothing a caller does to a row or to the data it
+passed in reaches the store. Constraints (primary keys, UNIQUE, NOT NULL, CHECK, defaults) are not modelled.
 
 **Values.** A declared column of a type this backend models (int2/4/8, float4/8, numeric, bool, text,
 varchar, bpchar, name, uuid, timestamptz, timestamp, date, time, json, jsonb, bytea) stores each written
@@ -76,9 +76,13 @@ Groups keep their order of first appearance (PostgreSQL's is unspecified); NULLs
 
 * Undeclared columns follow the unknown-type rendering above, PostgreSQL's typed table follows the cast
   rule; they differ for ``id = '07'`` (text ``'7'`` ≠ ``'07'``; PostgreSQL: 7 = 7), ``id = 'abc'`` and
-  ``id IN (1, 'x')`` (false; PostgreSQL: 22P02), ``active = 'yes'`` (text ``'true'`` ≠ ``'yes'``),
-  ``uid = '<UPPER-CASE UUID>'``, ``name < 5`` (42883; PostgreSQL casts 5 to text) and ``active = 1``
-  (42883; PostgreSQL: 42846). Declare the column types to get PostgreSQL's answers.
+  ``id IN (1, 'x')`` (false; PostgreSQL: 22P02), ``id = 2.5`` (false; PostgreSQL casts 2.5 to the
+  integer 2), ``amount = '1e-7'`` (numeric text is ``0.0000001``), ``active = 'yes'`` (text ``'true'``
+  ≠ ``'yes'``), ``uid = '<UPPER-CASE UUID>'``, ``name < 5`` (42883; PostgreSQL casts 5 to text) and
+  ``active = 1`` (42883; PostgreSQL: 42846). An undeclared real (float4) column holds doubles, so its
+  ``sum`` is not PostgreSQL's single-precision one. A filter on an undeclared table nobody wrote to is
+  ``UnknownColumn`` (PostgreSQL's empty table has its columns). Declare the column types to get
+  PostgreSQL's answers.
 * Constraints are not enforced: a duplicate primary key is stored (PostgreSQL: 23505); nothing is
   coerced in an undeclared column, so ``mutate`` of an int column to ``'abc'`` succeeds.
 * jsonb has no ordering here (42883 for ``<`` and ORDER BY; PostgreSQL orders jsonb); bytea has no
@@ -141,37 +145,28 @@ _DECLARATION_PATH: Final = "<InMemoryBackend.declare_columns>"
 
 
 class _Table:
-    """One table: its rows, its declared column types, and how many rows hold each column."""
+    """One table: its rows, its declared column types, and every column ever written to it."""
 
-    __slots__ = ("declared", "present", "rows")
+    __slots__ = ("declared", "rows", "written")
 
     def __init__(self) -> None:
         self.rows: list[dict[str, object]] = []
         self.declared: dict[str, str] = {}
-        self.present: dict[str, int] = {}
+        self.written: dict[str, None] = {}  # an ordered set
 
     def columns(self) -> tuple[str, ...]:
         """Declared columns, then the others in order of first appearance."""
-        return (*self.declared, *(c for c in self.present if c not in self.declared))
+        return (*self.declared, *(c for c in self.written if c not in self.declared))
 
     def types(self) -> dict[str, str]:
         """The declared columns whose type this backend models."""
         return {column: t for column, t in self.declared.items() if t in KNOWN_TYPES}
 
     def first_unknown(self, columns: Sequence[str]) -> str | None:
-        return next((c for c in columns if c not in self.declared and c not in self.present), None)
+        return next((c for c in columns if c not in self.declared and c not in self.written), None)
 
     def hold(self, row: Mapping[str, object]) -> None:
-        for column in row:
-            self.present[column] = self.present.get(column, 0) + 1
-
-    def release(self, row: Mapping[str, object]) -> None:
-        for column in row:
-            left = self.present[column] - 1
-            if left:
-                self.present[column] = left
-            else:
-                del self.present[column]
+        self.written.update(dict.fromkeys(row))
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,8 +298,6 @@ class InMemoryBackend:
         for index in hits:  # validated above: from here on nothing can fail
             old = state.rows[index]
             new = {**old, **_copied(values)}
-            state.release(old)
-            state.hold(new)
             state.rows[index] = new  # a new dict: a paused reader keeps its snapshot
         return len(hits)
 
@@ -326,8 +319,6 @@ class InMemoryBackend:
         _require(table, state, parsed.columns if parsed else ())
         hits = set(self._matching(state, parsed, bindings, "purge"))
         if hits:
-            for index in hits:
-                state.release(state.rows[index])
             state.rows = [row for index, row in enumerate(state.rows) if index not in hits]
         return len(hits)
 
