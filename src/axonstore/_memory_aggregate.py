@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from fractions import Fraction
 from typing import Any, Final
 
@@ -111,20 +111,22 @@ def _sum(values: list[object], pg_type: str | None) -> float:
         for value in floats:  # in row order, as PostgreSQL accumulates
             total = widen_float4(total + value) if pg_type == "float4" else total + value
         return total
-    exact = _exact_sum(values)
-    return _to_float(exact)
+    return float(_exact_sum(values))
 
 
-def _exact_sum(values: list[object]) -> Decimal | Fraction:
-    """An exact sum of integers and numerics (NaN/Infinity as a Decimal)."""
-    decimals = [v if isinstance(v, Decimal) else Decimal(v) for v in values]  # type: ignore[arg-type]
-    special = [d for d in decimals if not d.is_finite()]
-    if special:
-        return sum(special, Decimal(0))
-    return sum((Fraction(d) for d in decimals), Fraction(0))
+# Addition in this context is exact whatever the digits (never used for division).
+_EXACT: Final = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[])
 
 
-def _to_float(number: Decimal | Fraction) -> float:
+def _exact_sum(values: list[object]) -> Decimal:
+    """An exact sum of integers and numerics (NaN and the infinities as PostgreSQL adds them)."""
+    total = Decimal(0)
+    for value in values:
+        total = _EXACT.add(total, value if isinstance(value, Decimal) else Decimal(value))  # type: ignore[arg-type]
+    return total
+
+
+def _to_float(number: Fraction) -> float:
     try:
         return float(number)
     except OverflowError:
@@ -136,10 +138,10 @@ def _avg(values: list[object], pg_type: str | None) -> float:
     if floats is not None:
         return sum_in_order(floats) / len(floats)
     total = _exact_sum(values)
-    if isinstance(total, Decimal):  # NaN or an infinity
+    if not total.is_finite():  # NaN or an infinity
         return float(total)
     scale = max(_scale(v) for v in values)
-    return _to_float(_numeric_div(total, len(values), scale))
+    return _to_float(_numeric_div(Fraction(total), len(values), scale))
 
 
 def sum_in_order(values: Iterable[float]) -> float:

@@ -11,10 +11,11 @@ Errors are :class:`~axonstore._memory_values.CastError` (a SQLSTATE and a messag
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import cmp_to_key, lru_cache
+from functools import lru_cache
 from typing import Any, Final, TypeAlias
 
 from axonstore._memory_casts import coerce_literal
@@ -27,6 +28,7 @@ from axonstore._memory_values import (
     equal,
     family,
     inferred_type,
+    instant,
     param_type,
     pg_text,
     sql_name,
@@ -171,8 +173,10 @@ class _Compiler:
         typed = _typed_literal(literal, pg_type)
         _check_operator(pg_type, node.op)
         if node.op in ("=", "!="):
-            return _per_row(node.column, lambda v: equal(v, typed) is (node.op == "="))
-        return _per_row(node.column, lambda v: test(compare(v, typed)))
+            same = _equality(pg_type)
+            return _per_row(node.column, lambda v: same(v, typed) is (node.op == "="))
+        order = _ordering(pg_type)
+        return _per_row(node.column, lambda v: test(order(v, typed)))
 
     def like(self, node: Compare, pg_type: str | None, literal: Literal) -> Predicate:
         if pg_type is not None:
@@ -204,7 +208,8 @@ class _Compiler:
             return _per_row(node.column, found)
         typed = [_typed_literal(literal, pg_type) for literal in literals]
         _check_operator(pg_type, "=")
-        return _per_row(node.column, lambda v: any(equal(v, t) for t in typed) is not node.negated)
+        same = _equality(pg_type)
+        return _per_row(node.column, lambda v: any(same(v, t) for t in typed) is not node.negated)
 
     def between(self, node: Between) -> Predicate:
         pg_type = self.types.get(node.column)
@@ -218,9 +223,10 @@ class _Compiler:
             return _per_row(node.column, inside)
         typed_low, typed_high = _typed_literal(low, pg_type), _typed_literal(high, pg_type)
         _check_operator(pg_type, "<")
+        order = _ordering(pg_type)
         return _per_row(
             node.column,
-            lambda v: (compare(v, typed_low) >= 0 and compare(v, typed_high) <= 0) is not node.negated,
+            lambda v: (order(v, typed_low) >= 0 and order(v, typed_high) <= 0) is not node.negated,
         )
 
     def time_compare(self, node: TimeCompare) -> Predicate:
@@ -239,6 +245,7 @@ class _Compiler:
 
 
 _TSTZ: Final = "timestamp with time zone"
+_SAME_TYPE_EQUAL: Final = frozenset({int, str, bool})
 
 
 def _per_row(column: str, test: Callable[[Any], bool]) -> Predicate:
@@ -258,6 +265,44 @@ def _type_of(value: object) -> str:
 def _typed_literal(literal: Literal, pg_type: str) -> object:
     """``$1::type`` for a literal of a declared column (``CastError`` as PostgreSQL raises it)."""
     return coerce_literal(literal, pg_type)
+
+
+def _plain_order(a: Any, b: Any) -> int:
+    return int(a > b) - int(a < b)
+
+
+def _plain_equal(a: object, b: object) -> bool:
+    return a == b
+
+
+# Declared types whose stored values (all of one Python type, cast on write) order as Python orders
+# them: timestamptz values are aware UTC datetimes, uuids order as their 128-bit integers, and so on.
+_PLAIN_ORDER: Final = frozenset(
+    {
+        "int2",
+        "int4",
+        "int8",
+        "bool",
+        "text",
+        "varchar",
+        "bpchar",
+        "name",
+        "uuid",
+        "timestamptz",
+        "time",
+        "bytea",
+    }
+)
+
+
+def _ordering(pg_type: str) -> Callable[[Any, Any], int]:
+    """The comparison for a declared type (numbers need NaN handling; dates meet timestamps)."""
+    return _plain_order if pg_type in _PLAIN_ORDER else compare
+
+
+def _equality(pg_type: str) -> Callable[[Any, Any], bool]:
+    """``=`` for a declared type (jsonb structurally, numbers with NaN = NaN)."""
+    return _plain_equal if pg_type in _PLAIN_ORDER else equal
 
 
 def _check_operator(pg_type: str, op: str) -> None:
@@ -290,6 +335,8 @@ def _mismatch(value: object, literal: Literal, op: str) -> CastError:
 def _loose_equal(value: object, literal: Literal, op: str) -> int:
     """0 when equal. Text on either side compares as text (``7::text = '7'``); numbers with numbers,
     booleans with booleans; any other pair is ``42883``."""
+    if type(value) is type(literal) and type(value) in _SAME_TYPE_EQUAL:
+        return 0 if value == literal else 1
     if isinstance(literal, str) or isinstance(value, str):
         return 0 if pg_text(value) == pg_text(literal) else 1
     if family(value) != family(literal):
@@ -443,31 +490,64 @@ def _add_months(moment: datetime, months: int) -> datetime:
 # ORDER BY
 
 
-def _order_check(a: object, b: object) -> None:
-    kind = family(a)
-    if kind != family(b) or kind not in ORDERABLE_FAMILIES:
-        pair = f"{_type_of(a)} and {_type_of(b)}" if kind != family(b) else _type_of(a)
-        raise CastError("42883", f"could not identify an ordering operator for {pair}")
-
-
 def sort_rows(
     rows: list[dict[str, object]], keys: Sequence[tuple[str, str]], types: Mapping[str, str]
 ) -> None:
-    """Sort in place by ``keys``; NULLs sort as larger than every value (last ASC, first DESC)."""
+    """Sort in place by ``keys``; NULLs sort as larger than every value (last ASC, first DESC); ties
+    keep their order. One stable pass per key, the last key first."""
     for column, _ in keys:
         if types.get(column) in ("json", "jsonb"):
             raise CastError("42883", f"could not identify an ordering operator for type {types[column]}")
+    for column, direction in reversed(keys):
+        key = _sort_key([row.get(column) for row in rows])
+        rows.sort(key=lambda row: key(row.get(column)), reverse=direction == "DESC")
 
-    def order(a: StoredRow, b: StoredRow) -> int:
-        for column, direction in keys:
-            x, y = a.get(column), b.get(column)
-            if x is None or y is None:
-                result = (x is None) - (y is None)
-            else:
-                _order_check(x, y)
-                result = compare(x, y)
-            if result:
-                return -result if direction == "DESC" else result
-        return 0
 
-    rows.sort(key=cmp_to_key(order))
+def _sort_key(values: Sequence[object]) -> Callable[[object], tuple[Any, ...]]:
+    """A key function for one column: ``42883`` when its values are of two families, or unorderable."""
+    present = [value for value in values if value is not None]
+    kinds = {family(value) for value in present}
+    if len(kinds) > 1:
+        first, second = sorted(kinds)
+        raise CastError("42883", f"could not identify an ordering operator for {first} and {second}")
+    kind = kinds.pop() if kinds else "text"
+    if kind not in ORDERABLE_FAMILIES:
+        raise CastError("42883", f"could not identify an ordering operator for {_type_of(present[0])}")
+    convert = _SORT_FORMS.get(kind, _identity)
+    if kind == "number" and any(isinstance(value, float) for value in present):
+        convert = _float_form  # PostgreSQL compares a float with an integer or numeric in float8
+
+    def key(value: object) -> tuple[Any, ...]:
+        return (1,) if value is None else (0, convert(value))
+
+    return key
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _number_form(value: Any) -> tuple[int, Any]:
+    return (1, 0) if _nan(value) else (0, value)  # NaN sorts above every number
+
+
+def _float_form(value: Any) -> tuple[int, Any]:
+    if _nan(value):
+        return (1, 0)
+    try:
+        return (0, float(value))
+    except OverflowError:
+        return (0, math.inf if value > 0 else -math.inf)
+
+
+def _nan(value: Any) -> bool:
+    return bool(value != value)  # noqa: PLR0124 - only NaN (float or Decimal) is unequal to itself
+
+
+_SORT_FORMS: Final[dict[str, Callable[[Any], Any]]] = {
+    "number": _number_form,
+    "datetime": instant,
+    "time": lambda value: value.replace(tzinfo=None),
+    "uuid": lambda value: value.int,
+    "bytes": bytes,
+}

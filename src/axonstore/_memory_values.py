@@ -14,6 +14,7 @@ import base64
 import json
 import math
 import struct
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Final
@@ -129,8 +130,18 @@ def inferred_type(value: object) -> str:
     return param_type(value)
 
 
-def family(value: object) -> str:  # noqa: PLR0911 - one branch per family
+def family(value: object) -> str:
     """Which values compare with which: ``number``, ``text``, ``bool``, ``datetime``, ``time``, …"""
+    kind = _FAMILY_OF_TYPE.get(type(value))
+    if kind is None:
+        kind = _FAMILY_OF_TYPE[type(value)] = _family(value)
+    return kind
+
+
+_FAMILY_OF_TYPE: dict[type, str] = {}  # filled as types are met (a handful of entries)
+
+
+def _family(value: object) -> str:  # noqa: PLR0911 - one branch per family
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int | float | Decimal):
@@ -162,10 +173,9 @@ ORDERABLE_FAMILIES: Final = frozenset(
 # Comparison
 
 
-def _is_nan(value: object) -> bool:
-    if isinstance(value, float):
-        return math.isnan(value)
-    return isinstance(value, Decimal) and value.is_nan()
+def _is_nan(value: Any) -> bool:
+    """NaN (a float or a Decimal) is the only number unequal to itself; ``!=`` never raises for it."""
+    return bool(value != value)  # noqa: PLR0124
 
 
 def _sign(a: Any, b: Any) -> int:
@@ -191,24 +201,34 @@ def instant(value: date) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+_PLAIN: Final = frozenset({int, str, bool, bytes})
+
+
 def compare(a: Any, b: Any) -> int:
     """-1, 0 or 1 for two non-NULL values of one orderable family (see :func:`family`)."""
+    if type(a) is type(b) and type(a) in _PLAIN:  # the common case, without the family dispatch
+        return int(a > b) - int(a < b)
     kind = family(a)
     if kind == "number":
         return _number_cmp(a, b)
-    if kind == "datetime":
-        return _sign(instant(a), instant(b))
-    if kind == "time":
-        return _sign(a.replace(tzinfo=None), b.replace(tzinfo=None))
-    if kind == "uuid":
-        return _sign(a.int, b.int)
-    if kind == "bytes":
-        return _sign(bytes(a), bytes(b))
+    form = _COMPARED_AS.get(kind)
+    if form is not None:
+        return _sign(form(a), form(b))
     return _sign(a, b)
+
+
+_COMPARED_AS: Final[dict[str, Callable[[Any], Any]]] = {
+    "datetime": instant,
+    "time": lambda value: value.replace(tzinfo=None),
+    "uuid": lambda value: value.int,
+    "bytes": bytes,
+}
 
 
 def equal(a: object, b: object) -> bool:
     """SQL ``=`` for two non-NULL values of one family (json compared as jsonb: structurally)."""
+    if type(a) is type(b) and type(a) in _PLAIN:
+        return a == b
     kind = family(a)
     if kind == "json":
         return _json_equal(a, b)

@@ -98,9 +98,11 @@ from __future__ import annotations
 import copy
 from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from itertools import islice
 from typing import Any, Final, TypeAlias
+from uuid import UUID
 
 from axonstore._memory_aggregate import aggregate_rows
 from axonstore._memory_casts import coerce
@@ -461,8 +463,11 @@ def _copied(values: Mapping[str, object]) -> dict[str, object]:
     return {column: _private(value) for column, value in values.items()}
 
 
+_IMMUTABLE: Final = (str, int, float, bytes, Decimal, date, time, timedelta, UUID)
+
+
 def _private(value: object) -> object:
-    if value is None or isinstance(value, str | int | float | bytes):
+    if value is None or isinstance(value, _IMMUTABLE):
         return value
     return copy.deepcopy(value)
 
