@@ -254,6 +254,10 @@ def test_casts_as_postgresql(pg_type: str, value: object, expected: object) -> N
         ("timestamptz", "2024-13-01", "22008"),
         ("timestamptz", "2024-02-30 10:00", "22008"),
         ("timestamptz", 5, "42846"),
+        ("timestamptz", "infinity", "22008"),
+        ("timestamptz", "-infinity", "22008"),
+        ("timestamptz", "10000-01-01", "22008"),
+        ("time", "24:00:00", "22008"),
         ("date", "abc", "22007"),
         ("time", "abc", "22007"),
         ("jsonb", "{bad", "22P02"),
@@ -1034,3 +1038,14 @@ def test_pg_text_of_other_values() -> None:
     assert pg_text(time(3, 4, 5, tzinfo=timezone(timedelta(hours=5, minutes=30)))) == "03:04:05+05:30"
     assert pg_text(timedelta(seconds=-1.5)) == "-00:00:01.5"
     assert pg_text(Decimal("-0.00")) == "0.00"
+
+
+async def test_now_as_a_literal_is_read_at_each_statement() -> None:
+    """``'now'`` cast to a timestamp is the statement's time, never a cached one."""
+    backend = InMemoryBackend({"t": {"id": "int4", "at": "timestamptz"}})
+    await backend.insert("t", {"id": 1, "at": "now"})
+    await asyncio.sleep(0.002)
+    assert _ids(await backend.query("t", "at < 'now'")) == [1]
+    await backend.insert("t", {"id": 2, "at": "now"})
+    await asyncio.sleep(0.002)
+    assert _ids(await backend.query("t", "at < 'now'")) == [1, 2]

@@ -311,6 +311,8 @@ def _parse_datetime(text: str, pg_type: str) -> datetime:
     special = _special(body.lower())
     if special is not None:
         return special
+    if body.lower().lstrip("+-") == "infinity":
+        raise CastError("22008", f'"{text}" cannot be represented by the in-memory backend')
     match = _DATETIME.fullmatch(body)
     if match is None:
         raise _syntax(pg_type, text, "22007")
@@ -448,7 +450,14 @@ _CASTERS: Final[dict[str, Callable[[Any, str], object]]] = {
 }
 
 
-@lru_cache(maxsize=4096, typed=True)
 def coerce_literal(value: str | int | float | bool, pg_type: str) -> object:
-    """:func:`coerce` for a filter literal (immutable), cached: a filter repeats its literals."""
+    """:func:`coerce` for a filter literal, cached (a filter repeats its literals) — except the words
+    whose value is the current time (``'now'``, ``'today'`` …), which are read afresh."""
+    if isinstance(value, str) and value.strip(_PG_SPACE).lower() in _SPECIAL:
+        return coerce(value, pg_type)
+    return _coerce_cached(value, pg_type)
+
+
+@lru_cache(maxsize=4096, typed=True)
+def _coerce_cached(value: str | int | float | bool, pg_type: str) -> object:
     return coerce(value, pg_type)

@@ -57,15 +57,18 @@ These errors are raised for the rows that hold such a value.
 *Both*: text orders by code point (``COLLATE "C"``); numbers across int/float/numeric compare as
 PostgreSQL does (in float8 when a float is involved; NaN equals NaN and sorts above everything);
 a date or timestamp without zone is read as UTC (the session time zone this backend models).
-``LIKE`` has ``%`` (any run), ``_`` (one character), ``\\`` escaping the next character, and a pattern
-ending in ``\\`` is 22025 (raised when a non-NULL value is tested); ``ILIKE`` lower-cases both sides
-character by character (Unicode simple case mapping, as PostgreSQL does: ``İ`` matches ``i``, ``Σ``
-never becomes ``ς``). ``now()`` is read once per statement; ``now() ± interval 'n unit'`` adds fixed
-seconds … weeks, and calendar months for month/year with the day clamped to the month's end
-(``Jan 31 + 1 month`` is Feb 29 in a leap year), as PostgreSQL does in a UTC session.
+``LIKE`` has ``%`` (any run), ``_`` (one character) and ``\\`` escaping the next character; a pattern
+ending in a lone ``\\`` runs PostgreSQL's own matching algorithm, which raises 22025 only when the
+match reaches that escape (``'a' LIKE 'a\\'`` is false, ``'ab' LIKE 'a\\'`` is the error), and
+``ILIKE`` lower-cases both sides character by character (Unicode simple case mapping, as PostgreSQL
+does: ``İ`` matches ``i``, ``Σ`` never becomes ``ς``). ``now()`` is read once per statement;
+``now() ± interval 'n unit'`` adds fixed seconds … weeks, and calendar months for month/year with the
+day clamped to the month's end (``Jan 31 + 1 month`` is Feb 29 in a leap year), as PostgreSQL does in
+a UTC session.
 
 **ORDER BY** sorts NULLs as larger than every value (last for ASC, first for DESC — PostgreSQL's
-default); equal keys keep insertion order. **LIMIT** applies after ordering. **Aggregates**: ``count``
+default); equal keys keep insertion order; an undeclared column holding values of two kinds (numbers
+and text, say), or json, is 42883. **LIMIT** applies after ordering. **Aggregates**: ``count``
 counts rows (an int); ``sum``/``avg`` are floats (``::float8``) over integers and numerics summed
 exactly, floats summed in row order, ``avg`` of integers/numerics rounded to PostgreSQL's numeric
 division scale; ``min``/``max`` give the column's value; NULLs are skipped and no non-NULL value gives
@@ -87,8 +90,10 @@ Groups keep their order of first appearance (PostgreSQL's is unspecified); NULLs
   coerced in an undeclared column, so ``mutate`` of an int column to ``'abc'`` succeeds.
 * jsonb has no ordering here (42883 for ``<`` and ORDER BY; PostgreSQL orders jsonb); bytea has no
   ``LIKE`` (PostgreSQL has one); bpchar compares like text (PostgreSQL ignores trailing blanks).
-* Times PostgreSQL accepts but Python cannot hold — ``infinity``, years after 9999, BC — are 22008;
-  textual date styles (``Jan 2 2024``) are 22007.
+* Times PostgreSQL accepts but Python cannot hold: ``infinity``, years after 9999 and the time
+  ``24:00:00`` are 22008; BC dates and textual styles (``Jan 2 2024``) are 22007.
+* The PostgreSQL backend reports a statement's 42883 as ``SchemaDrift`` (CONTRACT §3.2, step 5); this
+  backend, which has no schema to drift, reports ``Query`` with the same SQLSTATE.
 * A type error of an undeclared column is raised only for rows holding an offending value
   (PostgreSQL raises it when planning, whatever the rows).
 """
