@@ -25,6 +25,7 @@ from axonstore.schema import is_schema_drift_sqlstate
 __all__ = [
     "ACQUIRE_TIMEOUT",
     "PINNING_DISABLED_REASON",
+    "RELEASED_PIN_REASON",
     "Pin",
     "classify",
     "make_pool",
@@ -37,6 +38,10 @@ MAX_LIFETIME: Final = 1800.0
 #: A connection idle at least this long is checked (an empty query) before it is handed out. Checking
 #: every hand-out would double the round trips of a warm operation.
 CHECK_AFTER_IDLE: Final = 30.0
+RELEASED_PIN_REASON: Final = (
+    "this pin was released when its `async with backend.acquire_pin()` block ended — use a pin only "
+    "inside that block"
+)
 PINNING_DISABLED_REASON: Final = (
     "connection pinning disabled (AXON_DB_POOLER_MODE=session|direct) — store ops acquire per-op so the "
     "connection releases across cognition steps"
@@ -61,7 +66,9 @@ class Pin:
 
     def __init__(self, owner: object, conn: psycopg.AsyncConnection[Any]) -> None:
         self._owner = owner
-        self._conn = conn
+        # None once the pin's block has ended: the connection is back in the pool, maybe lent to
+        # another task, so a late use must be refused rather than run on it.
+        self._conn: psycopg.AsyncConnection[Any] | None = conn
 
     def __repr__(self) -> str:
         return f"<Pin of {self._owner!r}>"
@@ -118,13 +125,11 @@ def make_pool(dsn: str, application_name: str, max_size: int, name: str) -> Asyn
 
 
 async def diagnose(pool: AsyncConnectionPool[Any], dsn: str, application_name: str) -> str:
-    """Why a connection could not be had: an exhausted pool, or the server's own refusal."""
-    stats = pool.get_stats()
-    if stats.get("pool_size", 0) >= (pool.max_size or 1):
-        return (
-            f"no connection became free within {ACQUIRE_TIMEOUT:g} s: all {pool.max_size} connections of "
-            "the pool are in use — raise the store's capacity or hold connections for less time"
-        )
+    """Why a connection could not be had: the server's own refusal, or an exhausted pool.
+
+    The server is asked first: a connection attempt that keeps failing counts in the pool's size, so
+    with a small pool the statistics alone would call a refused connection an exhausted pool.
+    """
     try:
         conn = await psycopg.AsyncConnection.connect(
             dsn, connect_timeout=2, autocommit=True, application_name=application_name
@@ -132,6 +137,11 @@ async def diagnose(pool: AsyncConnectionPool[Any], dsn: str, application_name: s
     except psycopg.Error as exc:
         return scrub_secrets(str(exc).strip(), dsn)
     await conn.close()
+    if pool.get_stats().get("pool_size", 0) >= (pool.max_size or 1):
+        return (
+            f"no connection became free within {ACQUIRE_TIMEOUT:g} s: all {pool.max_size} connections of "
+            "the pool are in use — raise the store's capacity or hold connections for less time"
+        )
     return f"no connection was made within {ACQUIRE_TIMEOUT:g} s (the server answers now: retry)"
 
 

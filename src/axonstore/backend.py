@@ -183,7 +183,9 @@ class PostgresStoreBackend:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the pool (waiting for connections in use to come back)."""
+        """Close the pool (waiting for connections in use to come back), on the loop it belongs to."""
+        if self._opened and self._loop is not asyncio.get_running_loop():
+            raise EventLoopMismatch()  # the pool's tasks live on that loop: closing from here breaks it
         self._closed = True
         if self._health_check is not None:
             self._health_check.cancel()
@@ -373,6 +375,8 @@ class PostgresStoreBackend:
         try:
             async with self._connection(None) as conn:
                 await conn.execute("SELECT 1")
+        except Connect:
+            raise  # already says why (wrapping it again would say it twice)
         except StoreError as exc:
             raise Connect(str(exc)) from exc
         except psycopg.Error as exc:
@@ -389,7 +393,11 @@ class PostgresStoreBackend:
         self._enter()
         async with self._connection(None) as conn:
             log_masked(_log_pin, logging.INFO, f"pin acquired for store {self.store_name!r}", self._dsn)
-            yield Pin(self, conn)
+            pin = Pin(self, conn)
+            try:
+                yield pin
+            finally:
+                pin._conn = None  # back to the pool with the block: a late use is refused
 
     # ---- preparing operations (no I/O) --------------------------------------------------------------
 
@@ -605,6 +613,8 @@ class PostgresStoreBackend:
         if pin is not None:
             if not isinstance(pin, Pin) or pin._owner is not self:
                 raise ForeignPin()
+            if pin._conn is None:
+                raise Connect(_connections.RELEASED_PIN_REASON)
             yield pin._conn
             return
         if not self._opened:
