@@ -25,7 +25,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, LiteralString, TypeVar, cast
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -368,6 +368,20 @@ class PostgresStoreBackend:
             resolved = await self._resolve(conn, table)
         SCHEMA_CACHE.put((self._dsn_key, table), resolved)
         return resolved
+
+    async def catalog_rows(self, sql: LiteralString, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        """Run one of axonstore's own catalog queries (a constant, never user text) → tuples.
+
+        For :mod:`axonstore.introspect`; failures are ``Connect`` or ``Query(op="introspect")``.
+        """
+        self._enter()
+        async with self._connection(None) as conn:
+            try:
+                cursor = conn.cursor(row_factory=psycopg.rows.tuple_row)
+                await cursor.execute(sql, list(params))
+                return await cursor.fetchall()
+            except psycopg.Error as exc:
+                raise classify("introspect", exc, self._dsn) from exc
 
     async def ping(self) -> None:
         """``SELECT 1`` through the pool; any failure is ``Connect``."""
