@@ -34,7 +34,14 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from axonstore import _connections
 from axonstore._connections import Pin, classify, diagnose, log_masked, make_pool, pinning_enabled
 from axonstore._text import trim
-from axonstore.dsn import application_name, mask_dsn, resolve_dsn, scrub_secrets
+from axonstore.dsn import (
+    application_name,
+    mask_dsn,
+    resolve_dsn,
+    scrub_secrets,
+    url_password_problem,
+    without_password,
+)
 from axonstore.errors import (
     Connect,
     EmptyData,
@@ -78,6 +85,7 @@ from axonstore.stream import (
 __all__ = ["DEFAULT_CAPACITY", "Pin", "PostgresStoreBackend"]
 
 DEFAULT_CAPACITY = 10
+_INVALID_TEXT = "22P02"  # invalid_text_representation: a cast of the cached type refused the value
 _STREAM_CHUNK = 1_000
 _CHUNKED_STREAMS = psycopg.capabilities.has_stream_chunked()
 
@@ -123,7 +131,8 @@ class PostgresStoreBackend:
     ) -> None:
         _validate_dsn(dsn)
         self._dsn = dsn
-        self._dsn_key = mask_dsn(dsn)
+        self._masked = mask_dsn(dsn)
+        self._dsn_key = without_password(dsn)  # the schema cache's key (D5): never the password
         self.store_name = store_name
         self.namespace = namespace
         self.max_connections = max(max_connections, 1)
@@ -168,11 +177,11 @@ class PostgresStoreBackend:
 
     def masked_dsn(self) -> str:
         """The DSN with every password replaced by ``***``."""
-        return self._dsn_key
+        return self._masked
 
     def __repr__(self) -> str:
         return (
-            f"PostgresStoreBackend(dsn={self._dsn_key!r}, store={self.store_name!r}, "
+            f"PostgresStoreBackend(dsn={self._masked!r}, store={self.store_name!r}, "
             f"namespace={self.namespace!r}, max_connections={self.max_connections})"
         )
 
@@ -475,16 +484,25 @@ class PostgresStoreBackend:
             return await self._miss(conn, op, key, run)
 
     def _on_hit_failure(self, op: _Op, key: tuple[str, str], exc: psycopg.Error) -> None:
-        """Raise the classified error, unless it is drift: then evict, and let the caller take the miss."""
+        """Raise the classified error, unless the cached schema may be stale: then evict, and let the
+        caller take the miss path once.
+
+        Stale means drift (42P01/42703/42804/42883), or 22P02 — a value the *cached* type's cast
+        rejects, which is what a column whose type changed (say int4 → text) looks like. Both fail before
+        any row is touched, so the retry cannot apply a write twice; a value that is bad for the live
+        type too fails again on the miss path and is reported as it is.
+        """
         error = classify(op.name, exc, self._dsn)
-        if not isinstance(error, SchemaDrift):
+        stale = isinstance(error, SchemaDrift) or getattr(error, "sqlstate", None) == _INVALID_TEXT
+        if not stale:
             self._after_failure(error)
             raise error from exc
         SCHEMA_CACHE.evict(key)
         log_masked(
             _log_cache,
             logging.WARNING,
-            f"schema drift on `{op.table}` (SQLSTATE {error.sqlstate}): cache entry evicted, re-resolving",
+            f"possible schema drift on `{op.table}` (SQLSTATE {getattr(error, 'sqlstate', '?')}): cache "
+            "entry evicted, re-resolving",
             self._dsn,
         )
 
@@ -664,6 +682,9 @@ def _validate_dsn(dsn: str) -> None:
     """Parse the DSN (URL or key/value) now, so a malformed one fails at construction, masked."""
     if not trim(dsn):
         raise PoolInit(mask_dsn(dsn), "the DSN is empty")
+    problem = url_password_problem(dsn)
+    if problem is not None:
+        raise PoolInit(mask_dsn(dsn), problem)
     try:
         psycopg.conninfo.conninfo_to_dict(dsn)
     except psycopg.Error as exc:

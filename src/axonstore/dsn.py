@@ -17,7 +17,14 @@ from urllib.parse import unquote
 from axonstore._text import trim
 from axonstore.errors import EmptyConnection, EmptyEnvVarName, MissingEnvVar
 
-__all__ = ["application_name", "mask_dsn", "resolve_dsn", "scrub_secrets"]
+__all__ = [
+    "application_name",
+    "mask_dsn",
+    "resolve_dsn",
+    "scrub_secrets",
+    "url_password_problem",
+    "without_password",
+]
 
 _ENV_PREFIX = "env:"
 _MASK = "***"
@@ -74,34 +81,91 @@ def mask_dsn(dsn: str) -> str:
 
 
 def _secret_spans(dsn: str) -> list[tuple[int, int]]:
-    """Where the passwords are, as (start, end) spans in ascending order."""
+    """Where the passwords are, as non-overlapping (start, end) spans in ascending order."""
     if not _URL_SCHEME.match(dsn):
         return [m.span(2) for m in _KV_PASSWORD.finditer(dsn)]
     spans: list[tuple[int, int]] = []
     scheme_end = dsn.index("://") + 3
     tail_start = min((p for p in (dsn.find(c, scheme_end) for c in "?#") if p != -1), default=len(dsn))
+    # CONTRACT D2: the userinfo runs to the LAST `@` before the first `?` or `#`.
     userinfo_end = dsn.rfind("@", scheme_end, tail_start)
     colon = dsn.find(":", scheme_end, userinfo_end) if userinfo_end != -1 else -1
     if colon != -1:
         spans.append((colon + 1, userinfo_end))
-    for m in _QUERY_PAIR.finditer(dsn, tail_start):
+    # libpq reads it differently: to the FIRST `@` before any `/` (so `?` and `#` may be inside it).
+    # Mask what either reading calls a password.
+    slash = dsn.find("/", scheme_end)
+    libpq_end = dsn.find("@", scheme_end, slash if slash != -1 else len(dsn))
+    libpq_colon = dsn.find(":", scheme_end, libpq_end) if libpq_end != -1 else -1
+    if libpq_colon != -1:
+        spans.append((libpq_colon + 1, libpq_end))
+    for m in _QUERY_PAIR.finditer(dsn, max(tail_start, libpq_end)):
         if unquote(m.group(2)).strip().lower() == "password":
             spans.append(m.span(3))
-    return spans
+    return _merged(spans)
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def without_password(dsn: str) -> str:
+    """The DSN with its password taken out entirely (a cache key: D5), unlike :func:`mask_dsn`.
+
+    >>> without_password("postgresql://u:pw@h/db") == without_password("postgresql://u@h/db")
+    True
+    """
+    out: list[str] = []
+    last = 0
+    for start, end in _secret_spans(dsn):
+        head = dsn[last:start]
+        if _URL_SCHEME.match(dsn) and head.endswith(":") and "@" in dsn[end : end + 1]:
+            head = head[:-1]  # the userinfo's `:` goes with the password
+        out.append(head)
+        last = end
+    out.append(dsn[last:])
+    return "".join(out)
+
+
+_PIECE_SEPARATORS = re.compile(r"[\s@:/?#&=]+")
 
 
 def scrub_secrets(text: str, dsn: str) -> str:
     """Remove ``dsn``'s password (and its pieces, as a driver might quote them) from ``text``.
 
-    Driver messages about a malformed DSN can echo fragments of it; this keeps them out of errors.
+    A driver that misreads a DSN (a raw ``@`` or ``/`` in a URL password) can echo part of the password
+    as a host, port or database name; every piece of 3 characters or more is removed.
     """
     for start, end in _secret_spans(dsn):
         secret = dsn[start:end]
         stripped = secret.strip("'\"")
-        pieces = {secret, stripped, unquote(stripped), *stripped.split()}
-        for piece in sorted((p for p in pieces if len(p) >= 2), key=len, reverse=True):
+        pieces = {secret, stripped, unquote(stripped), *_PIECE_SEPARATORS.split(stripped)}
+        for piece in sorted((p for p in pieces if len(p) >= 3), key=len, reverse=True):
             text = text.replace(piece, _MASK)
     return text
+
+
+def url_password_problem(dsn: str) -> str | None:
+    """Why libpq would misread this URL's password (a raw ``@`` or ``/`` in it), or ``None``.
+
+    libpq ends the userinfo at the first ``@`` before any ``/``; a password holding either character
+    must be percent-encoded, or the host, port or database it connects to come from the password.
+    """
+    if not _URL_SCHEME.match(dsn):
+        return None
+    scheme_end = dsn.index("://") + 3
+    tail_start = min((p for p in (dsn.find(c, scheme_end) for c in "?#") if p != -1), default=len(dsn))
+    userinfo = dsn[scheme_end : max(dsn.rfind("@", scheme_end, tail_start), scheme_end)]
+    for raw, encoded in (("@", "%40"), ("/", "%2F")):
+        if raw in userinfo:
+            return f"the user or password in the URL contains a raw `{raw}`: percent-encode it as `{encoded}`"
+    return None
 
 
 def application_name(store: str = "", namespace: str | None = None) -> str:

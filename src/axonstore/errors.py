@@ -15,6 +15,7 @@ says what to do. The driver's exception, when there is one, is the ``__cause__``
     │   ├── BadGroupBy(detail)             EmptyInList(column)           NullInList(column)
     │   ├── TooManyValues(column, limit)   TooDeep(limit)                UnbalancedParen(pos)
     │   └── TooManyParameters(limit)
+    ├── BadPolicy(policy)
     ├── EmptyConnection   EmptyEnvVarName   MissingEnvVar(var)   PoolInit(dsn_masked, source)
     ├── InvalidIdentifier(kind, name)   EmptyData(op)   UnboundedWrite(op, table)
     ├── UnknownColumn(table, column)
@@ -54,6 +55,7 @@ __all__ = [
     "BadGroupBy",
     "BadLimit",
     "BadOrderBy",
+    "BadPolicy",
     "BadTimeValue",
     "CapabilityDenied",
     "ColumnTooLong",
@@ -483,6 +485,19 @@ class TooManyParameters(FilterError):
         return (
             f"the statement would bind more than {self.limit} parameters (PostgreSQL's limit) — "
             "split the write or the filter"
+        )
+
+
+@dataclass(eq=False)
+class BadPolicy(StoreError):
+    """A backpressure policy outside the four a stream knows."""
+
+    policy: str
+
+    def message(self) -> str:
+        return (
+            f"unknown backpressure policy `{self.policy}` — use pause_upstream, drop_oldest, fail or "
+            "degrade_quality"
         )
 
 

@@ -19,7 +19,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
-from axonstore.errors import BadLimit, Query
+from axonstore.errors import BadLimit, BadPolicy, Query
 
 __all__ = [
     "DEFAULT_MAX_ROWS",
@@ -51,15 +51,14 @@ class Backpressure(enum.Enum):
 
     @classmethod
     def parse(cls, value: Backpressure | str) -> Backpressure:
-        """A policy from itself or its slug (``"drop_oldest"``, case-insensitive); ``ValueError`` else."""
+        """A policy from itself or its slug (``"drop_oldest"``, case-insensitive); ``BadPolicy`` else."""
         if isinstance(value, Backpressure):
             return value
-        slug = value.strip().lower().replace("-", "_")
+        slug = str(value).strip().lower().replace("-", "_")
         for policy in cls:
             if policy.value == slug:
                 return policy
-        options = ", ".join(p.value for p in cls)
-        raise ValueError(f"unknown backpressure policy {value!r}; expected one of {options}")
+        raise BadPolicy(str(value))
 
 
 class _HasIsSet(Protocol):
