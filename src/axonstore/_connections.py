@@ -124,12 +124,17 @@ def make_pool(dsn: str, application_name: str, max_size: int, name: str) -> Asyn
     )
 
 
-async def diagnose(pool: AsyncConnectionPool[Any], dsn: str, application_name: str) -> str:
-    """Why a connection could not be had: the server's own refusal, or an exhausted pool.
+async def diagnose(pool: AsyncConnectionPool[Any], dsn: str, application_name: str, in_use: int) -> str:
+    """Why a connection could not be had: an exhausted pool, or the server's own refusal.
 
-    The server is asked first: a connection attempt that keeps failing counts in the pool's size, so
-    with a small pool the statistics alone would call a refused connection an exhausted pool.
+    ``in_use`` counts the connections the caller's backend holds right now (pins included). When all
+    of the pool's are held, the pool is exhausted: say so without I/O (a probe would cost the saturated
+    server one more connection, and could be refused for that very reason). Otherwise ask the server:
+    a connection attempt that keeps failing counts in the pool's own size statistics, so those alone
+    would call a refused connection an exhausted pool.
     """
+    if in_use >= (pool.max_size or 1):
+        return _exhausted(pool)
     try:
         conn = await psycopg.AsyncConnection.connect(
             dsn, connect_timeout=2, autocommit=True, application_name=application_name
@@ -137,12 +142,14 @@ async def diagnose(pool: AsyncConnectionPool[Any], dsn: str, application_name: s
     except psycopg.Error as exc:
         return scrub_secrets(str(exc).strip(), dsn)
     await conn.close()
-    if pool.get_stats().get("pool_size", 0) >= (pool.max_size or 1):
-        return (
-            f"no connection became free within {ACQUIRE_TIMEOUT:g} s: all {pool.max_size} connections of "
-            "the pool are in use — raise the store's capacity or hold connections for less time"
-        )
     return f"no connection was made within {ACQUIRE_TIMEOUT:g} s (the server answers now: retry)"
+
+
+def _exhausted(pool: AsyncConnectionPool[Any]) -> str:
+    return (
+        f"no connection became free within {ACQUIRE_TIMEOUT:g} s: all {pool.max_size} connections of "
+        "the pool are in use — raise the store's capacity or hold connections for less time"
+    )
 
 
 def classify(op: str, exc: BaseException, dsn: str) -> StoreError:

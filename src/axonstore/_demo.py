@@ -200,7 +200,7 @@ class _Tour:
         agg = parse_aggregate_clause(bounds.get("aggregate", ""), bounds.get("group_by", ""))
         suffix = "" if agg else render_bounds(bounds.get("order_by", ""), bounds.get("limit", ""), bindings)
         # The registry adds the confidence floor to an aggregate's filter (CONTRACT §6).
-        effective = self.claims._floored(where) if agg else where
+        effective = self.claims.effective_where(where, aggregate=bounds.get("aggregate", ""))
         types = self.resolved.column_types
         return build_retrieve_sql(TABLE, self.resolved.schema, effective, bindings, types, suffix, agg)
 
@@ -535,7 +535,7 @@ async def run(
         registry = _registry(url)
         try:
             claims = registry.store(TABLE)
-            backend: object = claims.backend
+            backend = claims.backend
             assert isinstance(backend, PostgresStoreBackend)
             tour = _Tour(claims, backend, await backend.refresh_schema(TABLE), out)
             for stage in _STAGES:

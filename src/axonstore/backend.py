@@ -145,6 +145,7 @@ class PostgresStoreBackend:
         self._closed = False
         self._types = _TYPE_REGISTRIES.setdefault(self._dsn_key, TypeRegistry())
         self._health_check: asyncio.Task[None] | None = None
+        self._in_use = 0  # connections handed out right now (pins included): tells exhaustion apart
 
     # ---- construction -----------------------------------------------------------------------------
 
@@ -656,13 +657,16 @@ class PostgresStoreBackend:
             connection_cm = self._pool.connection()
             conn = await connection_cm.__aenter__()
         except PoolTimeout as exc:
-            reason = await diagnose(self._pool, self._dsn, self.application_name)
+            reason = await diagnose(self._pool, self._dsn, self.application_name, self._in_use)
             raise Connect(reason) from exc
+        self._in_use += 1
         try:
             yield conn
         except BaseException as exc:
+            self._in_use -= 1
             await connection_cm.__aexit__(type(exc), exc, exc.__traceback__)
             raise
+        self._in_use -= 1
         await connection_cm.__aexit__(None, None, None)
 
     def _after_failure(self, error: StoreError) -> None:

@@ -513,7 +513,7 @@ def ping(
 
 async def _ping(opts: _Opts, store: str) -> int:
     async with _opened(opts, [store]) as registry:
-        backend: object = registry.store(store).backend
+        backend = registry.store(store).backend
         started = time.perf_counter()
         database = "in-memory"
         if isinstance(backend, PostgresStoreBackend):
@@ -543,7 +543,7 @@ def introspect(
 
 async def _introspect(opts: _Opts, store: str, out: Path | None) -> int:
     async with _opened(opts, [store]) as registry:
-        backend: object = registry.store(store).backend
+        backend = registry.store(store).backend
         if not isinstance(backend, PostgresStoreBackend):
             raise typer.BadParameter(
                 f"`{store}` is an in_memory store: introspect reads a PostgreSQL catalog", param_hint="STORE"

@@ -330,7 +330,7 @@ class StoreHandle:
         aggregated = bool(trim(aggregate))
         outcome: RowStreamOutcome = await self.backend.stream_retrieve(
             self.name,
-            self._floored(where) if aggregated else where,
+            self.effective_where(where, aggregate=aggregate),
             bindings,
             order_by=order_by,
             limit=limit,
@@ -363,7 +363,7 @@ class StoreHandle:
         aggregated = bool(trim(aggregate))
         source = self.backend.iter_rows(
             self.name,
-            self._floored(where) if aggregated else where,
+            self.effective_where(where, aggregate=aggregate),
             bindings,
             order_by=order_by,
             limit=limit,
@@ -416,13 +416,16 @@ class StoreHandle:
     def _gate(self, capabilities: Collection[str] | None) -> None:
         check_capability(self.name, self.spec.capability, capabilities)
 
-    def _floored(self, where: str) -> str:
-        """An aggregate over a store with a floor counts trusted rows only: the floor joins the filter.
+    def effective_where(self, where: str, *, aggregate: str = "") -> str:
+        """The filter a retrieve really runs: for an aggregate over a store with a floor, the floor joins
+        the filter, so that untrusted rows never count (a NULL or non-finite ``_confidence`` reads as
+        0.0 and passes only a floor of 0). Otherwise ``where`` unchanged.
 
-        A NULL or non-finite ``_confidence`` reads as 0.0, so it passes only a floor of 0.
+        >>> handle.effective_where("region = 'eu'", aggregate="count")   # floor 0.8
+        "(region = 'eu') AND _confidence >= 0.8 AND _confidence <= 1797…"
         """
         floor = self.spec.confidence_floor
-        if floor is None:
+        if floor is None or not trim(aggregate):
             return where
         low = format(Decimal(repr(floor)), "f")
         bounded = f"{CONFIDENCE_COLUMN} >= {low} AND {CONFIDENCE_COLUMN} <= {_FINITE_MAX}"
