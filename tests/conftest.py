@@ -23,6 +23,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, settings
 
 from axonstore.dsn import mask_dsn
 from axonstore.errors import Connect
@@ -38,6 +39,10 @@ from tests._servers import (
     unavailable,
 )
 from tests._wire import WireEvent, WireLog, WireLogger
+
+# Shared CI machines are noisy: no per-example deadline anywhere; counts are set by each test.
+settings.register_profile("axonstore", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("axonstore")
 
 # One log for the whole session, fed by both lanes' loggers; the guard below and the summary read it.
 _SESSION_WIRE = WireLog()

@@ -11,7 +11,9 @@ import pytest
 import axonstore
 from axonstore import errors
 
-CLASSES = [cls for _, cls in inspect.getmembers(errors, inspect.isclass) if issubclass(cls, errors.StoreError)]
+CLASSES = [
+    cls for _, cls in inspect.getmembers(errors, inspect.isclass) if issubclass(cls, errors.StoreError)
+]
 SAMPLE = {"int": 3, "float": 0.5, "str": "x", "tuple[str, ...]": ("a", "b"), "object": "v", "str | None": "k"}
 
 

@@ -22,6 +22,7 @@ from axonstore.errors import (
     BadGroupBy,
     BadLimit,
     BadOrderBy,
+    BadPolicy,
     DanglingConnector,
     EmptyData,
     FilterError,
@@ -445,7 +446,7 @@ async def test_purge_refuses_a_blank_where_unless_all_rows() -> None:
 async def test_retrieve_checks_in_the_postgresql_backends_order() -> None:
     """policy → max_rows → table → filter → aggregate → order_by → limit → UnknownColumn."""
     backend = await _backend("t", [{"id": 1}])
-    with pytest.raises(ValueError, match="policy"):
+    with pytest.raises(BadPolicy):
         await backend.stream_retrieve("t x", policy="sideways")
     with pytest.raises(BadLimit):
         await backend.stream_retrieve("t x", max_rows=-1)
