@@ -111,13 +111,6 @@ class _Op:
     precheck: Callable[[], object]  # the build's pure checks, for the miss path (no schema yet)
 
 
-@dataclass(slots=True)
-class _StreamState:
-    """Set by a consumer whose drain failed, so that the miss path caches nothing (D8)."""
-
-    failed: bool = False
-
-
 class PostgresStoreBackend:
     """Named-store operations over a PostgreSQL pool; safe behind transaction-mode poolers.
 
@@ -326,16 +319,15 @@ class PostgresStoreBackend:
         chosen = Backpressure.parse(policy)
         bound = check_max_rows(max_rows)
         op = self._retrieve_op(table, where, bindings, order_by, limit, aggregate, group_by)
-        state = _StreamState()
-        rows = self._stream_rows(op, conn, _chunk_for(chosen, bound), state)
-        try:
-            outcome = await drain_with_policy(rows, chosen, bound, cancel)
-        except BaseException:
-            state.failed = True
-            raise
-        finally:
-            await rows.aclose()  # stops the server's work if the drain ended early
-        return outcome
+        size = _chunk_for(chosen, bound)
+
+        async def drain(conn: Conn, sql: str, params: list[Any]) -> RowStreamOutcome:
+            # Closing the stream early (a bound, a cancel) makes psycopg cancel the server's work.
+            async with self._open_stream(conn, sql, params, size) as rows:
+                return await drain_with_policy(rows, chosen, bound, cancel)
+
+        # The hit/miss skeleton of every op: on a miss, a failed drain rolls back and caches nothing (D8).
+        return await self._execute(op, conn, drain)
 
     def iter_rows(
         self,
@@ -471,11 +463,7 @@ class PostgresStoreBackend:
     async def _execute(self, op: _Op, pin: Pin | None, run: Run[T]) -> T:
         self._enter()
         key = (self._dsn_key, op.table)
-        cached = SCHEMA_CACHE.get(key)
-        hit = cached is not None and cached.first_missing(op.columns) is None
-        statement = op.build(cached) if hit and cached is not None else None
-        if statement is None:
-            op.precheck()
+        statement = _prepared(op, key)
         async with self._connection(pin) as conn:
             if statement is not None:
                 try:
@@ -553,9 +541,7 @@ class PostgresStoreBackend:
         await cursor.execute(sql, params)
         return await cursor.fetchall()
 
-    async def _stream_rows(
-        self, op: _Op, pin: Pin | None, size: int, state: _StreamState
-    ) -> AsyncGenerator[Row, None]:
+    async def _stream_rows(self, op: _Op, pin: Pin | None, size: int) -> AsyncGenerator[Row, None]:
         """Rows of a retrieve as they arrive; the hit/miss skeleton, with a transaction held on a miss.
 
         Every inner stream is closed explicitly (``aclosing``): closing this generator early must close
@@ -563,11 +549,7 @@ class PostgresStoreBackend:
         """
         self._enter()
         key = (self._dsn_key, op.table)
-        cached = SCHEMA_CACHE.get(key)
-        hit = cached is not None and cached.first_missing(op.columns) is None
-        statement = op.build(cached) if hit and cached is not None else None
-        if statement is None:
-            op.precheck()
+        statement = _prepared(op, key)
         async with self._connection(pin) as conn:
             if statement is not None:
                 started = False
@@ -581,12 +563,12 @@ class PostgresStoreBackend:
                     if started:
                         raise classify(op.name, exc, self._dsn) from exc
                     self._on_hit_failure(op, key, exc)
-            async with contextlib.aclosing(self._stream_miss(conn, op, key, size, state)) as missed:
+            async with contextlib.aclosing(self._stream_miss(conn, op, key, size)) as missed:
                 async for row in missed:
                     yield row
 
     async def _stream_miss(
-        self, conn: Conn, op: _Op, key: tuple[str, str], size: int, state: _StreamState
+        self, conn: Conn, op: _Op, key: tuple[str, str], size: int
     ) -> AsyncGenerator[Row, None]:
         resolved: ResolvedTable | None = None
         clean = False
@@ -599,7 +581,7 @@ class PostgresStoreBackend:
                         yield row
             clean = True
         except GeneratorExit:
-            clean = not state.failed  # closed early by a consumer that is done, not failing (D8)
+            clean = True  # closed early by a consumer that has what it wanted
             raise
         except UnknownColumn:
             clean = True
@@ -622,7 +604,7 @@ class PostgresStoreBackend:
     ) -> AsyncGenerator[Row, None]:
         size = _STREAM_CHUNK if bound is None else min(bound + 1, _STREAM_CHUNK)
         seen = 0
-        async with contextlib.aclosing(self._stream_rows(op, pin, size, _StreamState())) as rows:
+        async with contextlib.aclosing(self._stream_rows(op, pin, size)) as rows:
             async for row in rows:
                 if is_cancelled(cancel) or (bound is not None and seen == bound):
                     return
@@ -641,33 +623,9 @@ class PostgresStoreBackend:
         if self._closed:
             raise Connect("this PostgresStoreBackend was closed (aclose) — create a new one")
 
-    @contextlib.asynccontextmanager
-    async def _connection(self, pin: Pin | None) -> AsyncIterator[Conn]:
-        if pin is not None:
-            if not isinstance(pin, Pin) or pin._owner is not self:
-                raise ForeignPin()
-            if pin._conn is None:
-                raise Connect(_connections.RELEASED_PIN_REASON)
-            yield pin._conn
-            return
-        if not self._opened:
-            self._opened = True
-            await self._pool.open(wait=False)
-        try:
-            connection_cm = self._pool.connection()
-            conn = await connection_cm.__aenter__()
-        except PoolTimeout as exc:
-            reason = await diagnose(self._pool, self._dsn, self.application_name, self._in_use)
-            raise Connect(reason) from exc
-        self._in_use += 1
-        try:
-            yield conn
-        except BaseException as exc:
-            self._in_use -= 1
-            await connection_cm.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
-        self._in_use -= 1
-        await connection_cm.__aexit__(None, None, None)
+    def _connection(self, pin: Pin | None) -> _Lease:
+        """``async with self._connection(pin) as conn``: the pin's connection, or one from the pool."""
+        return _Lease(self, pin)
 
     def _after_failure(self, error: StoreError) -> None:
         """After a lost connection, check the idle ones in the background (a restart breaks them all)."""
@@ -677,6 +635,50 @@ class PostgresStoreBackend:
             and (self._health_check is None or self._health_check.done())
         ):
             self._health_check = asyncio.get_running_loop().create_task(self._pool.check())
+
+
+class _Lease:
+    """One connection for one operation: the pin's, or the pool's (``getconn``/``putconn``).
+
+    A plain class rather than a generator-based context manager, and ``getconn`` rather than the
+    pool's own ``connection()``: this runs on every operation, and each layer costs microseconds.
+    """
+
+    __slots__ = ("_backend", "_conn", "_pin")
+
+    def __init__(self, backend: PostgresStoreBackend, pin: Pin | None) -> None:
+        self._backend = backend
+        self._pin = pin
+        self._conn: Conn | None = None
+
+    async def __aenter__(self) -> Conn:
+        pin = self._pin
+        backend = self._backend
+        if pin is not None:
+            if not isinstance(pin, Pin) or pin._owner is not backend:
+                raise ForeignPin()
+            if pin._conn is None:
+                raise Connect(_connections.RELEASED_PIN_REASON)
+            return pin._conn
+        pool = backend._pool
+        if not backend._opened:
+            backend._opened = True
+            await pool.open(wait=False)
+        try:
+            conn: Conn = await pool.getconn()
+        except PoolTimeout as exc:
+            reason = await diagnose(pool, backend._dsn, backend.application_name, backend._in_use)
+            raise Connect(reason) from exc
+        backend._in_use += 1
+        self._conn = conn
+        return conn
+
+    async def __aexit__(self, *_: object) -> None:
+        conn = self._conn
+        if conn is not None:
+            self._conn = None
+            self._backend._in_use -= 1
+            await self._backend._pool.putconn(conn)
 
 
 _Data = Mapping[str, object] | Sequence[tuple[str, object]]
@@ -736,6 +738,18 @@ def _bound_columns(order_by: str, agg: Aggregate | None) -> list[str]:
     if agg is not None:
         return list(agg.columns)
     return [column for column, _ in parse_order_by(order_by)]
+
+
+def _prepared(op: _Op, key: tuple[str, str]) -> tuple[str, list[Any]] | None:
+    """The statement built from the cached schema (a hit), or ``None`` after the pure checks (a miss).
+
+    Either way every error that needs no database has been raised by now (D13).
+    """
+    cached = SCHEMA_CACHE.get(key)
+    if cached is not None and cached.first_missing(op.columns) is None:
+        return op.build(cached)
+    op.precheck()
+    return None
 
 
 def _require_columns(op: _Op, resolved: ResolvedTable) -> None:

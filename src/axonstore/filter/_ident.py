@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Final
 
 from axonstore.errors import InvalidIdentifier
@@ -33,7 +34,15 @@ def checked_ident(kind: str, name: str) -> str:
 
 
 def qualified_relation(table: str, schema: str | None) -> str:
-    """``"schema"."table"`` when the schema is safe, else ``"table"`` (the table must be checked)."""
+    """``"schema"."table"`` when the schema is safe, else ``"table"``; ``InvalidIdentifier`` for the table."""
+    try:
+        return _qualified(table, schema)
+    except TypeError:  # an unhashable "name" is no identifier at all
+        raise InvalidIdentifier("table", str(table)) from None
+
+
+@lru_cache(maxsize=4096)  # on every statement; the answer depends on the two names only
+def _qualified(table: str, schema: str | None) -> str:
     quoted = checked_ident("table", table)
     if schema and _SAFE.fullmatch(schema):
         return f'"{schema}".{quoted}'

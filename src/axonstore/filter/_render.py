@@ -7,7 +7,7 @@ bindings: the SQL text is fixed, and each parameter is either a constant or a st
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -27,7 +27,7 @@ from axonstore.filter._ast import (
     Value,
 )
 from axonstore.filter._ident import type_cast
-from axonstore.filter._interpolate import interpolate
+from axonstore.filter._interpolate import interpolator
 
 MAX_PARAMETERS: Final = 65_535  # PostgreSQL's limit on bind parameters per statement
 
@@ -40,13 +40,13 @@ class RenderPlan:
 
     sql: str
     constants: tuple[Param, ...]
-    templates: tuple[tuple[int, str], ...]
+    templates: tuple[tuple[int, Callable[[Mapping[str, object] | None], str]], ...]
 
     def params(self, bindings: Mapping[str, object] | None) -> list[Param]:
         """The parameter list for one call."""
         values = list(self.constants)
-        for index, template in self.templates:
-            values[index] = interpolate(template, bindings)
+        for index, resolve in self.templates:
+            values[index] = resolve(bindings)
         return values
 
 
@@ -71,13 +71,13 @@ class _Renderer:
         self.offset = offset
         self.types = column_types
         self.values: list[Param] = []
-        self.templates: list[tuple[int, str]] = []
+        self.templates: list[tuple[int, Callable[[Mapping[str, object] | None], str]]] = []
 
     def placeholder(self, value: Value, cast: str) -> str:
         index = len(self.values)
         self.values.append(value.value)
         if value.kind == "text" and "$" in str(value.value):
-            self.templates.append((index, str(value.value)))
+            self.templates.append((index, interpolator(str(value.value))))
         return f"${self.offset + index + 1}{cast}"
 
     def node(self, node: Node) -> str:  # noqa: PLR0911 - one branch per node kind
