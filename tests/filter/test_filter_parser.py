@@ -65,8 +65,33 @@ def test_fast_path_and_full_parser_build_the_same_tree() -> None:
     fast = fast_parse(expr)
     assert fast is not None
     assert fast.root == full_parse(expr)
-    for declined in ("NOT a = 1", "a = now()", "a IN (1)", "a = 1 AND", "a LIKE 5", "a > null", "a = 1.2.3"):
-        assert fast_parse(declined) is None, declined
+    declined = (
+        "NOT a = 1",
+        "a = now()",
+        "(a = 1)",
+        "a = 1 AND",
+        "a LIKE 5",
+        "a > null",
+        "a = 1.2.3",
+        "a IN ()",
+        "a IN (null)",
+        "NOT NOT IN (1)",
+        "a BETWEEN null AND 1",
+        "a IS 5",
+        "a ILIKE 1",
+    )
+    for expr in declined:
+        assert fast_parse(expr) is None, expr
+    for accepted in (
+        "a IN (1, 'x')",
+        "a NOT BETWEEN 1 AND 2",
+        "a IS NOT NULL",
+        "NOT IN (1)",
+        "a not ilike 'x'",
+    ):
+        fast = fast_parse(accepted)
+        assert fast is not None, accepted
+        assert fast.root == full_parse(accepted), accepted
 
 
 def test_interval_is_validated_after_interpolation_and_not_cached_wrongly() -> None:
