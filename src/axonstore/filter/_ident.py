@@ -28,6 +28,14 @@ def quote_ident(name: str) -> str:
 
 def checked_ident(kind: str, name: str) -> str:
     """Validate then quote; ``InvalidIdentifier(kind, name)`` for an unsafe name."""
+    try:
+        return _checked(kind, name)
+    except TypeError:  # unhashable: certainly not an identifier
+        raise InvalidIdentifier(kind, str(name)) from None
+
+
+@lru_cache(maxsize=8192)  # every column of every write passes here: answer from memory
+def _checked(kind: str, name: str) -> str:
     if not isinstance(name, str) or _SAFE.fullmatch(name) is None:
         raise InvalidIdentifier(kind, str(name))
     return f'"{name}"'
@@ -57,6 +65,11 @@ def type_cast(column_types: Mapping[str, str] | None, column: str) -> str:
     udt = column_types.get(column)
     if not udt or not isinstance(udt, str):
         return ""
+    return _cast_for(udt)
+
+
+@lru_cache(maxsize=4096)
+def _cast_for(udt: str) -> str:
     if _SAFE.fullmatch(udt):
         return f"::{udt}"
     schema, dot, name = udt.partition(".")
