@@ -24,6 +24,7 @@ from psycopg import pq, sql
 from psycopg.rows import dict_row, tuple_row
 
 from axonstore import rows
+from axonstore._rows_arrays import _array_decoder
 from axonstore.rows import ADAPTERS, ArrayType, TypeRegistry, make_adapters, parse_array, type_info_query
 
 _KW: dict[str, Any] = {"autocommit": True, "prepare_threshold": None}
@@ -746,7 +747,7 @@ def test_parse_array_rejects_non_literals(text: str) -> None:
 
 
 def test_an_unparseable_array_value_is_its_text() -> None:
-    decode = rows._array_decoder(",", int)
+    decode = _array_decoder(",", int)
     assert decode("{1,x}") == "{1,x}"  # an element its converter rejects
     assert decode("{1,{2}") == "{1,{2}"
 

@@ -12,6 +12,11 @@ connection or runs SQL::
         sql, params = type_info_query(oids)          # run it (no transaction needed), then
         registry.learn(oids, rows)                   # arrays of enums/domains/composites decode
 
+This module holds the loaders, the adapters map and the registry; the text parsing under them is in
+private modules: :mod:`axonstore._rows_values` (the ``JSON`` type, scalar converters, converter tables
+per session), :mod:`axonstore._rows_time` (dates and times per DateStyle and TimeZone) and
+:mod:`axonstore._rows_arrays` (array literals; ``parse_array`` is re-exported here).
+
 How values are read, and why:
 
 * ``ADAPTERS`` is built from psycopg's adapter *classes* into a fresh map, never copied from
@@ -42,14 +47,9 @@ How values are read, and why:
 from __future__ import annotations
 
 import binascii
-import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Final, LiteralString, TypeAlias
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any, Final, LiteralString
 
 from psycopg import postgres
 from psycopg.abc import AdaptContext, Buffer
@@ -60,6 +60,33 @@ from psycopg.types import array as _pg_array
 from psycopg.types.bool import BoolLoader
 from psycopg.types.numeric import IntLoader
 from psycopg.types.string import TextLoader
+
+from axonstore._rows_arrays import _array_decoder, parse_array
+from axonstore._rows_time import _UTC_TAIL, _iso_date, _iso_shift, _iso_timestamp, _iso_timestamptz, _time
+from axonstore._rows_values import (
+    _BOOL,
+    _BYTEA,
+    _DATE,
+    _FLOAT4,
+    _FLOAT8,
+    _INT2,
+    _INT4,
+    _INT8,
+    _INVALID,
+    _JSON,
+    _JSONB,
+    _TIME,
+    _TIMESTAMP,
+    _TIMESTAMPTZ,
+    JSON,
+    Convert,
+    Row,
+    _bytea,
+    _identity,
+    _json,
+    _session_converters,
+    _text_codec,
+)
 
 if TYPE_CHECKING:
     from psycopg._connection_base import BaseConnection
@@ -77,385 +104,6 @@ __all__ = [
     "row_factory",
     "type_info_query",
 ]
-
-JSON: TypeAlias = "bool | int | float | str | list[JSON] | dict[str, JSON] | None"
-Row: TypeAlias = dict[str, JSON]
-Convert: TypeAlias = Callable[[str], JSON]
-
-# Built-in type OIDs (stable across PostgreSQL versions).
-_BOOL, _BYTEA, _INT8, _INT2, _INT4, _JSON = 16, 17, 20, 21, 23, 114
-_FLOAT4, _FLOAT8, _DATE, _TIME, _TIMESTAMP, _TIMESTAMPTZ = 700, 701, 1082, 1083, 1114, 1184
-_NUMERIC, _JSONB, _INVALID = 1700, 3802, 0
-
-
-def _identity(text: str) -> JSON:
-    return text
-
-
-# --------------------------------------------------------------------------------------------------
-# Scalars, from the text PostgreSQL prints
-
-
-def _float(text: str) -> float | None:
-    """float4/float8: ``NaN``, ``Infinity``, ``-Infinity`` (the only outputs ending in a letter) → None."""
-    return None if text[-1] > "9" else float(text)
-
-
-def _finite_float(text: str) -> float | None:
-    value = float(text)
-    return value if value - value == 0.0 else None  # inf - inf and nan - nan are nan
-
-
-def _json(text: str) -> JSON:
-    try:
-        value: JSON = json.loads(text, parse_float=_finite_float)
-    except ValueError:  # an integer past Python's int-parsing limit: keep its digits
-        value = json.loads(text, parse_float=_finite_float, parse_int=_int_or_digits)
-    except RecursionError:  # nested deeper than Python's parser goes: the document as text
-        value = text
-    return value
-
-
-def _int_or_digits(text: str) -> int | str:
-    return int(text) if len(text) <= 4000 else text
-
-
-_BYTEA_ESCAPE = re.compile(rb"\\(\\|[0-7]{3})")
-
-
-def _bytea(text: str) -> str:
-    """bytea (``hex`` or ``escape`` output, whatever ``bytea_output`` is) → standard padded base64."""
-    if text.startswith("\\x"):
-        raw = binascii.a2b_hex(text[2:])
-    else:  # escape format: `\\` is a backslash, `\ooo` an octal byte, everything else itself
-        raw = _BYTEA_ESCAPE.sub(_bytea_octet, text.encode("latin-1"))
-    return binascii.b2a_base64(raw, newline=False).decode("ascii")
-
-
-def _bytea_octet(match: re.Match[bytes]) -> bytes:
-    code = match.group(1)
-    return b"\\" if code == b"\\" else bytes((int(code, 8),))
-
-
-# Fraction digits to append, by the length of ``HH:MM:SS[.f]`` (PostgreSQL trims trailing zeros): the
-# result has 0, 3 or 6 digits, the fewest that are exact (`.5` → `.500`, `.1234` → `.123400`).
-_PAD: Final = ("",) * 10 + ("00", "0", "", "00", "0", "")
-
-
-def _fraction(clock: str) -> str:
-    return clock + _PAD[len(clock)]
-
-
-def _time(text: str) -> str:
-    return text + _PAD[len(text)] if len(text) <= 15 else text
-
-
-def _bools() -> Convert:
-    return {"t": True, "f": False}.__getitem__
-
-
-_STATIC: Final[Mapping[int, Convert]] = {
-    _BOOL: _bools(),
-    _INT2: int,
-    _INT4: int,
-    _INT8: int,
-    _FLOAT4: _float,
-    _FLOAT8: _float,
-    _JSON: _json,
-    _JSONB: _json,
-    _BYTEA: _bytea,
-    _TIME: _time,
-}
-
-
-# --------------------------------------------------------------------------------------------------
-# date / timestamp / timestamptz, per DateStyle
-
-
-def _iso_date(text: str) -> str:
-    return text  # already YYYY-MM-DD; BC, year > 9999 and infinity are the text output anyway
-
-
-def _iso_timestamp(text: str) -> str:
-    if text[4] == "-" and text[-1] != "C" and len(text) <= 26:  # 4-digit year, not BC, not infinity
-        return f"{text[:10]}T{text[11:]}{_PAD[len(text) - 11]}"
-    return text
-
-
-def _iso_timestamptz(text: str) -> str:
-    if text.endswith("+00") and text[4] == "-" and len(text) < 30:  # a UTC session: no arithmetic
-        return text[:-3].replace(" ", "T") + _UTC_TAIL[len(text)]
-    return _iso_shift(text)
-
-
-# What follows ``YYYY-MM-DDTHH:MM:SS[.f]`` in a UTC value, by the length of PostgreSQL's text.
-_UTC_TAIL: Final = tuple(_PAD[n - 14] + "+00:00" if n >= 22 else "" for n in range(30))
-
-
-def _iso_shift(text: str) -> str:
-    """``YYYY-MM-DD HH:MM:SS[.f]±HH[:MM]`` moved to UTC; only the minute and the day can change."""
-    n = len(text)
-    at = n - 3 if text[n - 3] in "+-" else n - 6
-    if text[at] not in "+-" or text[4] != "-" or text[-1] == "C":
-        return _iso_shift_exact(text)  # infinity, BC, year > 9999, or an offset with seconds (LMT)
-    head = _utc_minute(text[:16], text[at:])
-    return text if head is None else head + text[16:at] + _PAD[at - 11] + "+00:00"
-
-
-_HHMM: Final = tuple(f"{h:02d}:{m:02d}" for h in range(24) for m in range(60))
-_CLOCK: Final = {hhmm: minutes for minutes, hhmm in enumerate(_HHMM)}
-
-
-@lru_cache(maxsize=8192)  # rows of one stream share minutes and offsets: most calls are hits
-def _utc_minute(local: str, zone: str) -> str | None:
-    """``YYYY-MM-DD HH:MM`` at offset ``±HH[:MM]`` → ``YYYY-MM-DDTHH:MM`` in UTC (None: out of range)."""
-    offset = int(zone[1:3]) * 60 + (int(zone[4:6]) if len(zone) == 6 else 0)
-    minutes = _CLOCK[local[11:]] + (offset if zone[0] == "-" else -offset)
-    day = local[:10]
-    if not 0 <= minutes < 1440:  # the instant is on another day in UTC
-        days, minutes = divmod(minutes, 1440)
-        if (shifted := _shift_day(day, days)) is None:
-            return None
-        day = shifted
-    return day + "T" + _HHMM[minutes]
-
-
-@lru_cache(maxsize=4096)
-def _shift_day(day: str, days: int) -> str | None:
-    try:
-        return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
-    except OverflowError:  # before year 1 or after 9999
-        return None
-
-
-def _iso_shift_exact(text: str) -> str:
-    """Any ISO timestamptz (offsets with seconds, BC, 5-digit years) to UTC with datetime arithmetic."""
-    match = _ISO_TSTZ.fullmatch(text)
-    if match is None:  # infinity
-        return text
-    year, month, day, clock, sign, hours, minutes, seconds, bc = match.groups()
-    offset = int(hours) * 3600 + int(minutes or 0) * 60 + int(seconds or 0)
-    year_number = 1 - int(year) if bc else int(year)  # astronomical: 1 BC is year 0
-    return _utc(year_number, int(month), int(day), clock, lambda _: -offset if sign == "-" else offset, text)
-
-
-_ISO_TSTZ = re.compile(
-    r"(\d{4,})-(\d\d)-(\d\d) (\d\d:\d\d:\d\d(?:\.\d{1,6})?)([+-])(\d\d)(?::(\d\d))?(?::(\d\d))?( BC)?"
-)
-
-
-def _naive(year: int, month: int, day: int, clock: str) -> datetime:
-    micros = int(clock[9:].ljust(6, "0")) if len(clock) > 8 else 0
-    return datetime(year, month, day, int(clock[:2]), int(clock[3:5]), int(clock[6:8]), micros)
-
-
-def _utc(
-    year: int, month: int, day: int, clock: str, offset: Callable[[datetime], int | None], text: str
-) -> str:
-    """The local wall time minus its UTC offset as RFC 3339, or ``text`` outside years 1..9999.
-
-    Local years 0 (1 BC) and 10000 can still be in range in UTC; datetime cannot hold them, so the
-    arithmetic runs 400 years away (the Gregorian calendar repeats exactly every 400 years).
-    """
-    if not 0 <= year <= 10000:
-        return text
-    cycle = 400 if year == 0 else -400 if year == 10000 else 0
-    try:
-        local = _naive(year + cycle, month, day, clock)
-        seconds = offset(local)
-        if seconds is None:
-            return text
-        moment = local - timedelta(seconds=seconds)
-    except (ValueError, OverflowError):
-        return text
-    if not 1 <= moment.year - cycle <= 9999:
-        return text
-    if cycle:
-        moment = moment.replace(year=moment.year - cycle)
-    micros = moment.microsecond
-    spec = "seconds" if micros == 0 else "milliseconds" if micros % 1000 == 0 else "microseconds"
-    return moment.isoformat("T", spec) + "+00:00"
-
-
-_NUMERIC_DATE = re.compile(
-    r"(\d\d)[/.-](\d\d)[/.-](\d{4,})(?: (\d\d:\d\d:\d\d(?:\.\d{1,6})?))?(?: (?!BC$)(\S+))?( BC)?"
-)
-_POSTGRES_TS = re.compile(
-    r"[A-Z][a-z]{2} (?:([A-Z][a-z]{2}) (\d\d)|(\d\d) ([A-Z][a-z]{2})) "
-    r"(\d\d:\d\d:\d\d(?:\.\d{1,6})?) (\d{4,})(?: (?!BC$)(\S+))?( BC)?"
-)
-_MONTHS: Final = {
-    m: i
-    for i, m in enumerate(
-        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
-    )
-}
-_ZERO_ZONES: Final = frozenset({"UTC", "GMT", "UCT", "Z"})
-_NUMERIC_ZONE = re.compile(r"([+-])(\d\d)(?::?(\d\d))?(?::?(\d\d))?")
-
-_Parts: TypeAlias = tuple[int, int, int, "str | None", "str | None"]
-
-
-def _parse_non_iso(text: str, dmy: bool) -> _Parts | None:
-    """(astronomical year, month, day, clock, zone) of a ``SQL``/``German``/``Postgres`` value."""
-    if match := _NUMERIC_DATE.fullmatch(text):
-        first, second, year, clock, zone, bc = match.groups()
-        day, month = (int(first), int(second)) if dmy or text[2] == "." else (int(second), int(first))
-    elif match := _POSTGRES_TS.fullmatch(text):
-        mon1, day1, day2, mon2, clock, year, zone, bc = match.groups()
-        day, month = int(day1 or day2), _MONTHS[mon1 or mon2]
-    else:
-        return None
-    return (1 - int(year) if bc else int(year)), month, day, clock, zone
-
-
-@lru_cache(maxsize=64)
-def _zone(name: str) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(name)
-    except (ValueError, OSError, KeyError):  # a POSIX spec, or no zone database entry
-        return None
-
-
-def _zone_offset(zone: str, session_zone: str) -> Callable[[datetime], int | None]:
-    """Seconds east of UTC meant by a printed ``zone`` (an offset or an abbreviation) at a wall time."""
-    if match := _NUMERIC_ZONE.fullmatch(zone):
-        sign, hours, minutes, seconds = match.groups()
-        offset = int(hours) * 3600 + int(minutes or 0) * 60 + int(seconds or 0)
-        return lambda _: -offset if sign == "-" else offset
-
-    if zone in _ZERO_ZONES:
-        return lambda _: 0
-
-    def by_abbreviation(local: datetime) -> int | None:
-        # Zone databases agree from 1970 on; before, builds differ (backzone, links): Amsterdam's
-        # LMT is +00:19:32 in one and +00:17:30 in another, both printed "LMT". Text, not a guess.
-        if local.year < 1970 or (info := _zone(session_zone)) is None:
-            return None
-        for fold in (0, 1):  # the abbreviation tells the two sides of a DST fold apart
-            aware = local.replace(tzinfo=info, fold=fold)
-            if aware.tzname() == zone and (delta := aware.utcoffset()) is not None:
-                return int(delta.total_seconds())
-        return None
-
-    return by_abbreviation
-
-
-class _NonIsoStyle:
-    """Converters for a session whose DateStyle is ``SQL``, ``German`` or ``Postgres``."""
-
-    def __init__(self, datestyle: str, timezone: str) -> None:
-        self._dmy = datestyle.endswith("DMY")
-        self._timezone = timezone
-
-    def date(self, text: str) -> str:
-        parts = _parse_non_iso(text, self._dmy)
-        if parts is None or not 1 <= parts[0] <= 9999 or parts[3] is not None:
-            return text
-        return f"{parts[0]:04d}-{parts[1]:02d}-{parts[2]:02d}"
-
-    def timestamp(self, text: str) -> str:
-        parts = _parse_non_iso(text, self._dmy)
-        if parts is None or not 1 <= parts[0] <= 9999 or parts[3] is None or parts[4] is not None:
-            return text
-        return f"{parts[0]:04d}-{parts[1]:02d}-{parts[2]:02d}T{_fraction(parts[3])}"
-
-    def timestamptz(self, text: str) -> str:
-        parts = _parse_non_iso(text, self._dmy)
-        if parts is None:
-            return text
-        year, month, day, clock, zone = parts
-        if clock is None or zone is None:
-            return text
-        return _utc(year, month, day, clock, _zone_offset(zone, self._timezone), text)
-
-
-@lru_cache(maxsize=64)
-def _converters(datestyle: bytes, timezone: bytes) -> Mapping[int, Convert]:
-    """Element converters by type OID for a session (DateStyle and TimeZone as reported)."""
-    table = dict(_STATIC)
-    if datestyle.startswith(b"ISO"):
-        table.update({_DATE: _iso_date, _TIMESTAMP: _iso_timestamp, _TIMESTAMPTZ: _iso_timestamptz})
-    else:
-        style = _NonIsoStyle(datestyle.decode("ascii", "replace"), timezone.decode("ascii", "replace"))
-        table.update({_DATE: style.date, _TIMESTAMP: style.timestamp, _TIMESTAMPTZ: style.timestamptz})
-    return table
-
-
-def _session_converters(connection: BaseConnection[Any] | None) -> Mapping[int, Convert]:
-    """The converters for ``connection``'s current DateStyle and TimeZone (ISO and UTC without one)."""
-    if connection is None:
-        return _converters(b"ISO, MDY", b"UTC")
-    status = connection.pgconn.parameter_status
-    return _converters(status(b"DateStyle") or b"ISO, MDY", status(b"TimeZone") or b"UTC")
-
-
-def _text_codec(connection: BaseConnection[Any] | None) -> str:
-    """The Python codec for ``connection``'s text; SQL_ASCII (no declared encoding) is read as UTF-8."""
-    encoding = "utf-8" if connection is None else connection.info.encoding
-    return "utf-8" if encoding == "ascii" else encoding
-
-
-# --------------------------------------------------------------------------------------------------
-# Arrays
-
-
-@lru_cache(maxsize=16)
-def _array_token(delimiter: str) -> re.Pattern[str]:
-    return re.compile(r'"((?:[^"\\]|\\.)*)"|(\{)|(\})|([^{}"' + re.escape(delimiter) + r"]+)", re.S)
-
-
-_UNESCAPE = re.compile(r"\\(.)", re.S)
-
-
-def parse_array(text: str, delimiter: str = ",", convert: Convert = _identity) -> list[JSON]:
-    """Parse PostgreSQL's array text output into (nested) lists, each element through ``convert``.
-
-    Handles quoting, backslash escapes, ``NULL`` (unquoted; ``"NULL"`` is a string), nesting, a
-    ``[2:3]=`` bounds prefix (dropped) and any one-character ``delimiter``. Raises ``ValueError`` on
-    text that is not an array literal.
-    """
-    if text[:1] == "[":
-        text = text[text.index("=") + 1 :]
-    if '"' not in text and text.rfind("{") == 0:  # one dimension, nothing quoted: split
-        if text.find("}") != len(text) - 1:
-            raise ValueError("not an array literal")
-        body = text[1:-1]
-        return [None if item == "NULL" else convert(item) for item in body.split(delimiter)] if body else []
-    return _parse_nested(text, delimiter, convert)
-
-
-def _parse_nested(text: str, delimiter: str, convert: Convert) -> list[JSON]:
-    stack: list[list[JSON]] = []
-    result: list[JSON] | None = None
-    for match in _array_token(delimiter).finditer(text):
-        kind = match.lastindex
-        if kind == 2:
-            child: list[JSON] = []
-            if stack:
-                stack[-1].append(child)
-            stack.append(child)
-        elif kind == 3:
-            result = stack.pop()
-        elif kind == 1:
-            item = match.group(1)
-            stack[-1].append(convert(_UNESCAPE.sub(r"\1", item) if "\\" in item else item))
-        else:
-            item = match.group(4)
-            stack[-1].append(None if item == "NULL" else convert(item))
-    if result is None or stack:
-        raise ValueError("not an array literal")
-    return result
-
-
-def _array_decoder(delimiter: str, convert: Convert) -> Convert:
-    def decode(text: str) -> JSON:
-        try:
-            return parse_array(text, delimiter, convert)
-        except (ValueError, IndexError, KeyError, binascii.Error):  # never fail a retrieve
-            return text
-
-    return decode
 
 
 # --------------------------------------------------------------------------------------------------
