@@ -112,6 +112,27 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
+def _reap_if_orphaned(run_dir: Path, pidfile: Path, sig: str) -> None:
+    """Stop the server and remove ``run_dir`` if this test process dies without its teardown.
+
+    A killed or timed-out pytest (SIGKILL, a CI timeout) runs no finalizer; a small detached shell
+    waits for it and cleans up, reading the PID from the pidfile then (a restart changes it). After a
+    normal teardown the folder is gone and the shell only exits.
+    """
+    script = (
+        f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
+        f'pid=$(head -n 1 "{pidfile}" 2>/dev/null) && [ -n "$pid" ] && kill -{sig} "$pid"; '
+        f'sleep 2; rm -rf "{run_dir}"'
+    )
+    subprocess.Popen(
+        ["/bin/sh", "-c", script],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 def _run_dir(prefix: str, user: ServerUser) -> Path:
     """A fresh folder owned by the server user: it writes data, socket, logs and pidfile there."""
     path = Path(tempfile.mkdtemp(prefix=prefix))
@@ -194,6 +215,7 @@ def start_postgres() -> PgServer:
     except BaseException:
         server.stop()
         raise
+    _reap_if_orphaned(run, run / "data" / "postmaster.pid", "INT")  # SIGINT: a fast shutdown
     return server
 
 
@@ -302,4 +324,5 @@ def start_pgbouncer(pg: PgServer) -> PgBouncer:
     except BaseException:
         bouncer.stop()
         raise
+    _reap_if_orphaned(run, run / "pgbouncer.pid", "TERM")
     return bouncer
