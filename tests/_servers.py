@@ -124,12 +124,15 @@ def _reap_if_orphaned(run_dir: Path, pidfile: Path, sig: str) -> None:
         f'pid=$(head -n 1 "{pidfile}" 2>/dev/null) && [ -n "$pid" ] && kill -{sig} "$pid"; '
         f'sleep 2; rm -rf "{run_dir}"'
     )
-    subprocess.Popen(
-        ["/bin/sh", "-c", script],
+    # Started in the background by a shell that exits at once: the watcher outlives this call without
+    # a Popen object left waiting for it.
+    subprocess.run(
+        ["/bin/sh", "-c", f"( {script} ) >/dev/null 2>&1 &"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        check=False,
     )
 
 

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import sys
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
@@ -33,7 +32,7 @@ from rich.text import Text
 from axonstore import _connections
 from axonstore.dsn import mask_dsn, resolve_dsn, scrub_secrets
 from axonstore.errors import FilterError, StoreError, UnboundedWrite, UnknownColumn, UnknownStore
-from axonstore.governance import canonical_json
+from axonstore.governance import json_text
 from axonstore.registry import StoreRegistry
 
 __all__ = ["EXIT_INTERNAL", "EXIT_OK", "EXIT_STORE_ERROR", "EXIT_USAGE", "caret", "rows_table"]
@@ -212,21 +211,7 @@ def _print_json(value: object) -> None:
     sys.stdout.flush()
 
 
-def _json_text(value: object) -> str:
-    try:
-        return canonical_json(value)
-    except ValueError:  # NaN / ±inf (an in-memory float): JSON has no such number
-        return canonical_json(_finite(value))
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
+_json_text = json_text  # the CLI prints JSON exactly as Retrieval.to_json() writes it
 
 
 def _cell(value: object) -> Text:

@@ -49,6 +49,7 @@ __all__ = [
     "canonical_json",
     "check_capability",
     "check_write_floor",
+    "json_text",
     "partition_by_floor",
     "read_confidence",
     "summary_for",
@@ -270,11 +271,15 @@ class Retrieval:
         in-memory store may hold are written as the backend would (Decimal → text, bytes → base64,
         dates → ISO 8601, UUID → text).
         """
-        envelope = self.to_dict()
-        try:
-            return canonical_json(envelope)
-        except ValueError:  # NaN / ±inf somewhere in a row
-            return canonical_json(_finite_json(envelope))
+        return json_text(self.to_dict())
+
+
+def json_text(value: object) -> str:
+    """:func:`canonical_json`, with a non-finite float written as ``null`` (JSON has no such number)."""
+    try:
+        return canonical_json(value)
+    except ValueError:  # NaN / ±inf somewhere
+        return canonical_json(_finite_json(value))
 
 
 def canonical_json(value: object) -> str:

@@ -87,15 +87,11 @@ def build_retrieve_sql(
     return f"SELECT {select_list} FROM {relation} WHERE {clause}{suffix}", list(params)
 
 
-def build_insert_sql(
-    table: str,
-    schema: str | None,
-    data: Row,
-    column_types: Mapping[str, str] | None = None,
-) -> tuple[str, Params]:
-    """``INSERT INTO "schema"."table" ("a", "b") VALUES ($1::udt, NULL)``."""
-    relation = qualified_relation(table, schema)
-    pairs = normalize_data(data, "insert")
+def _bound_values(
+    pairs: list[tuple[str, object]], column_types: Mapping[str, str] | None
+) -> tuple[list[str], list[str], Params]:
+    """Quoted columns, their value expressions (``$n::udt``, or an inline ``NULL`` that takes no
+    placeholder) and the parameters: what INSERT and UPDATE both write."""
     columns: list[str] = []
     values: list[str] = []
     params: Params = []
@@ -107,6 +103,18 @@ def build_insert_sql(
             params.append(value)
             values.append(f"${len(params)}{type_cast(column_types, column)}")
     check_parameter_count(0, len(params))
+    return columns, values, params
+
+
+def build_insert_sql(
+    table: str,
+    schema: str | None,
+    data: Row,
+    column_types: Mapping[str, str] | None = None,
+) -> tuple[str, Params]:
+    """``INSERT INTO "schema"."table" ("a", "b") VALUES ($1::udt, NULL)``."""
+    relation = qualified_relation(table, schema)
+    columns, values, params = _bound_values(normalize_data(data, "insert"), column_types)
     return f"INSERT INTO {relation} ({', '.join(columns)}) VALUES ({', '.join(values)})", params
 
 
@@ -120,20 +128,10 @@ def build_update_sql(
 ) -> tuple[str, Params]:
     """``UPDATE … SET "c" = $k::udt | NULL, … WHERE <clause>``, the clause numbered after the SET values."""
     relation = qualified_relation(table, schema)
-    pairs = normalize_data(data, "mutate")
-    assignments: list[str] = []
-    params: Params = []
-    for column, value in pairs:
-        quoted = checked_ident("column", column)
-        if value is None:
-            assignments.append(f"{quoted} = NULL")
-        else:
-            params.append(value)
-            assignments.append(f"{quoted} = ${len(params)}{type_cast(column_types, column)}")
-    check_parameter_count(0, len(params))
+    columns, values, params = _bound_values(normalize_data(data, "mutate"), column_types)
+    assignments = ", ".join(f"{column} = {value}" for column, value in zip(columns, values, strict=True))
     clause, where_params = build_pg_where(where, len(params), bindings, column_types)
-    params.extend(where_params)
-    return f"UPDATE {relation} SET {', '.join(assignments)} WHERE {clause}", params
+    return f"UPDATE {relation} SET {assignments} WHERE {clause}", params + where_params
 
 
 def build_delete_sql(
