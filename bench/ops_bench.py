@@ -294,7 +294,7 @@ class SqlAlchemy(Contender):
     async def update(self, i: int) -> int:
         statement = sa_update(_SA_TABLE).where(_SA_TABLE.c.id == _key(i)).values(**_update_values(i))
         async with self.engine.connect() as conn:
-            return (await conn.execute(statement)).rowcount
+            return int((await conn.execute(statement)).rowcount)
 
     async def close(self) -> None:
         await self.engine.dispose()
