@@ -128,7 +128,13 @@ _MIXED_20: Final = (
 CASES: Final = (
     Case("1 cond", 1, True, "sku = 'A{n}-${s}'"),
     Case("3 cond, fast path", 3, True, "status = '${s}' AND amount > {n} AND region = '${r}'"),
-    Case("3 cond, IN", 3, False, "status = '${s}' AND amount > {n} AND region IN ('eu', 'us')"),
+    Case("3 cond, IN", 3, True, "status = '${s}' AND amount > {n} AND region IN ('eu', 'us')"),
+    Case(
+        "3 cond, BETWEEN/NOT IN/IS NULL",
+        3,
+        True,
+        "amount BETWEEN {n} AND 5000000 AND region NOT IN ('${r}', 'us') AND deleted_at IS NULL",
+    ),
     Case(
         "3 cond, NOT/BETWEEN/IN",
         3,
