@@ -57,8 +57,8 @@ from axonstore.filter import (
     Aggregate,
     checked_ident,
     compile_where,
-    filter_columns,
     parse_aggregate_clause,
+    parse_filter,
     parse_order_by,
     render_bounds,
 )
@@ -241,11 +241,11 @@ class PostgresStoreBackend:
         """Update the rows matching ``where``; a blank ``where`` needs ``all_rows=True`` (D3)."""
         checked_ident("table", table)
         pairs = _checked_pairs(data)
-        filtered = filter_columns(where, bindings)
+        parsed = parse_filter(where, bindings)
         if not pairs:
             raise EmptyData("mutate")
         _refuse_unbounded("mutate", table, where, all_rows)
-        named = tuple(dict.fromkeys([*(c for c, _ in pairs), *filtered]))
+        named = tuple(dict.fromkeys([*(c for c, _ in pairs), *(parsed.columns if parsed else ())]))
         return await self._execute(
             _Op(
                 "mutate",
@@ -426,10 +426,11 @@ class PostgresStoreBackend:
         builder: Callable[..., tuple[str, list[Any]]],
     ) -> _Op:
         checked_ident("table", table)
+        parsed = parse_filter(where, bindings)
         return _Op(
             name,
             table,
-            filter_columns(where, bindings),
+            parsed.columns if parsed else (),
             lambda r: builder(table, r.schema, where, bindings, r.column_types),
             lambda: compile_where(where, 0, None, bindings),
         )
@@ -445,10 +446,10 @@ class PostgresStoreBackend:
         group_by: str,
     ) -> _Op:
         checked_ident("table", table)
-        filtered = filter_columns(where, bindings)
+        parsed = parse_filter(where, bindings)
         agg = parse_aggregate_clause(aggregate, group_by, order_by, limit)
         bounds = "" if agg else render_bounds(order_by, limit, bindings)
-        named = [*filtered, *_bound_columns(order_by, agg)]
+        named = [*(parsed.columns if parsed else ()), *_bound_columns(order_by, agg)]
         return _Op(
             "retrieve",
             table,

@@ -17,11 +17,10 @@ from hypothesis import strategies as st
 from pglast import ast
 
 from axonstore.errors import FilterError
-from axonstore.filter import build_pg_where, interpolate, parse_filter
+from axonstore.filter import build_pg_where, parse_filter
 from axonstore.filter._fast import fast_parse
 from axonstore.filter._lexer import tokenize
 from axonstore.filter._parser import parse_tokens
-from axonstore.filter._shape import shape_of
 from tests.filter._generate import MARK as GEN_MARK
 from tests.filter._generate import Generator, batch
 from tests.filter.conftest import FULL_RUN
@@ -397,49 +396,3 @@ def test_the_generator_exercises_every_path() -> None:
         compiled += compile_or_none(expr, 0, gen.bindings(), gen.column_types()) is not None
         fast += fast_parse(expr) is not None
     assert compiled > 500 and fast > 40
-
-
-# ---- the shape cache: a sibling with other literal values compiles exactly as a fresh compile would ---
-
-
-def _uncached(expr: str, offset: int, bindings: Any, types: Any) -> tuple[str, list[Any]] | tuple[type, Any]:
-    """A compile that touches no cache: tokenize, parse, render — or the error's class and fields."""
-    from axonstore.filter._render import render
-
-    try:
-        parsed = parse_tokens(tokenize(expr), lambda text: interpolate(text, bindings))
-        if parsed is None:
-            return "TRUE", []
-        plan = render(parsed, offset, types)
-        return plan.sql, plan.params(bindings)
-    except FilterError as exc:
-        return type(exc), vars(exc)
-
-
-def _sibling(gen: Generator, expr: str) -> str:
-    """``expr`` with every string and number literal replaced by another one of the same kind."""
-    shaped = shape_of(expr)
-    if shaped is None:
-        return expr
-    out = expr
-    _, literals = shaped
-    for raw in literals:
-        replacement = gen.string() if raw[0] in "'\"" else gen.number()
-        out = out.replace(raw, replacement, 1)
-    return out
-
-
-@settings(max_examples=BATCH_SEEDS, deadline=None)
-@given(SEEDS)
-def test_batch_shape_siblings_compile_like_a_fresh_compile(seed: int) -> None:
-    def check(gen: Generator, expr: str) -> None:
-        bindings, types, offset = gen.bindings(), gen.column_types(), gen.r.choice((0, 5))
-        compile_or_none(expr, offset, bindings, types)  # teaches the caches this shape
-        sibling = _sibling(gen, expr)
-        try:
-            got: Any = build_pg_where(sibling, offset, bindings, types)
-        except FilterError as exc:
-            got = (type(exc), vars(exc))
-        assert got == _uncached(sibling, offset, bindings, types), sibling
-
-    batch(seed, BATCH_SIZE, check)

@@ -41,9 +41,6 @@ class RenderPlan:
     sql: str
     constants: tuple[Param, ...]
     templates: tuple[tuple[int, Callable[[Mapping[str, object] | None], str]], ...]
-    #: Which parameters came from a quoted or numeric literal (the others are true/false words): where
-    #: a same-shaped expression puts its own literals (see ``_shape``).
-    literal_slots: tuple[int, ...] = ()
 
     def params(self, bindings: Mapping[str, object] | None) -> list[Param]:
         """The parameter list for one call."""
@@ -64,9 +61,7 @@ def render(parsed: Filter, param_offset: int, column_types: Mapping[str, str] | 
     renderer = _Renderer(param_offset, column_types)
     sql = renderer.node(parsed.root)
     check_parameter_count(param_offset, len(renderer.values))
-    values = renderer.values
-    slots = tuple(i for i, value in enumerate(values) if type(value) is not bool)
-    return RenderPlan(sql, tuple(values), tuple(renderer.templates), slots)
+    return RenderPlan(sql, tuple(renderer.values), tuple(renderer.templates))
 
 
 class _Renderer:
