@@ -24,54 +24,26 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, LiteralString, TypeVar, cast
 
 import psycopg
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from axonstore import _connections
+from axonstore import _connections, _ops
 from axonstore._connections import Pin, classify, diagnose, log_masked, make_pool, pinning_enabled
-from axonstore._text import trim
-from axonstore.dsn import (
-    application_name,
-    mask_dsn,
-    resolve_dsn,
-    scrub_secrets,
-    url_password_problem,
-    without_password,
-)
+from axonstore._ops import STREAM_CHUNK, Data, Op, chunk_for, prepared, require_columns, validate_dsn
+from axonstore.dsn import application_name, mask_dsn, resolve_dsn, scrub_secrets, without_password
 from axonstore.errors import (
     Connect,
-    EmptyData,
     EventLoopMismatch,
     ForeignPin,
-    PoolInit,
     SchemaDrift,
     StoreError,
-    UnboundedWrite,
     UnknownColumn,
 )
-from axonstore.filter import (
-    Aggregate,
-    checked_ident,
-    compile_where,
-    parse_aggregate_clause,
-    parse_filter,
-    parse_order_by,
-    render_bounds,
-)
+from axonstore.filter import checked_ident
 from axonstore.rows import Row, TypeRegistry, type_info_query
 from axonstore.schema import RESOLVE_SQL, SCHEMA_CACHE, ResolvedTable, resolve_from_rows, resolve_params
-from axonstore.sql import (
-    build_delete_sql,
-    build_insert_sql,
-    build_reinforce_sql,
-    build_retrieve_sql,
-    build_select_sql,
-    build_update_sql,
-)
 from axonstore.stream import (
     DEFAULT_MAX_ROWS,
     Backpressure,
@@ -86,8 +58,6 @@ __all__ = ["DEFAULT_CAPACITY", "Pin", "PostgresStoreBackend"]
 
 DEFAULT_CAPACITY = 10
 _INVALID_TEXT = "22P02"  # invalid_text_representation: a cast of the cached type refused the value
-_STREAM_CHUNK = 1_000
-_CHUNKED_STREAMS = psycopg.capabilities.has_stream_chunked()
 
 _log_resolve = logging.getLogger("axonstore.store.resolve")
 _log_cache = logging.getLogger("axonstore.store.cache")
@@ -98,17 +68,6 @@ Conn = psycopg.AsyncConnection[Any]
 Run = Callable[[Conn, str, list[Any]], Awaitable[T]]
 # One type registry per database (OIDs of user-defined types are per database).
 _TYPE_REGISTRIES: dict[str, TypeRegistry] = {}
-
-
-@dataclass(slots=True)
-class _Op:
-    """One operation, prepared without I/O: what it names, and how to build its SQL from a schema."""
-
-    name: str  # the op label in errors: retrieve / persist / mutate / purge / reinforce
-    table: str
-    columns: tuple[str, ...]
-    build: Callable[[ResolvedTable], tuple[str, list[Any]]]
-    precheck: Callable[[], object]  # the build's pure checks, for the miss path (no schema yet)
 
 
 class PostgresStoreBackend:
@@ -122,7 +81,7 @@ class PostgresStoreBackend:
     def __init__(
         self, dsn: str, store_name: str = "", namespace: str | None = None, max_connections: int = 10
     ) -> None:
-        _validate_dsn(dsn)
+        validate_dsn(dsn)
         self._dsn = dsn
         self._masked = mask_dsn(dsn)
         self._dsn_key = without_password(dsn)  # the schema cache's key (D5): never the password
@@ -207,58 +166,25 @@ class PostgresStoreBackend:
         conn: Pin | None = None,
     ) -> list[Row]:
         """Rows of ``table`` matching ``where``, as JSON-safe dicts (fetches them all)."""
-        op = self._filter_op("retrieve", table, where, bindings, build_select_sql)
-        return await self._execute(op, conn, self._fetch_all)
+        return await self._execute(_ops.select_op(table, where, bindings), conn, self._fetch_all)
 
-    async def insert(self, table: str, data: _Data, *, conn: Pin | None = None) -> int:
+    async def insert(self, table: str, data: Data, *, conn: Pin | None = None) -> int:
         """Insert one row; ``data`` is a mapping or (column, value) pairs, in order. Returns 1."""
-        checked_ident("table", table)
-        pairs = _checked_pairs(data)
-        if not pairs:
-            raise EmptyData("insert")
-        return await self._execute(
-            _Op(
-                "persist",
-                table,
-                tuple(column for column, _ in pairs),
-                lambda r: build_insert_sql(table, r.schema, _adapted(pairs, r.column_types), r.column_types),
-                lambda: build_insert_sql(table, None, pairs),
-            ),
-            conn,
-            _rowcount,
-        )
+        return await self._execute(_ops.insert_op(table, data), conn, _rowcount)
 
     async def mutate(
         self,
         table: str,
         where: str,
-        data: _Data,
+        data: Data,
         bindings: Mapping[str, str] | None = None,
         *,
         conn: Pin | None = None,
         all_rows: bool = False,
     ) -> int:
         """Update the rows matching ``where``; a blank ``where`` needs ``all_rows=True`` (D3)."""
-        checked_ident("table", table)
-        pairs = _checked_pairs(data)
-        parsed = parse_filter(where, bindings)
-        if not pairs:
-            raise EmptyData("mutate")
-        _refuse_unbounded("mutate", table, where, all_rows)
-        named = tuple(dict.fromkeys([*(c for c, _ in pairs), *(parsed.columns if parsed else ())]))
-        return await self._execute(
-            _Op(
-                "mutate",
-                table,
-                named,
-                lambda r: build_update_sql(
-                    table, r.schema, where, _adapted(pairs, r.column_types), bindings, r.column_types
-                ),
-                lambda: build_update_sql(table, None, where, pairs, bindings),
-            ),
-            conn,
-            _rowcount,
-        )
+        op = _ops.update_op(table, where, data, bindings, all_rows)
+        return await self._execute(op, conn, _rowcount)
 
     async def purge(
         self,
@@ -270,8 +196,7 @@ class PostgresStoreBackend:
         all_rows: bool = False,
     ) -> int:
         """Delete the rows matching ``where``; a blank ``where`` needs ``all_rows=True`` (D3)."""
-        op = self._filter_op("purge", table, where, bindings, build_delete_sql)
-        _refuse_unbounded("purge", table, where, all_rows)
+        op = _ops.delete_op(table, where, bindings, all_rows)
         return await self._execute(op, conn, _rowcount)
 
     async def reinforce(
@@ -286,15 +211,7 @@ class PostgresStoreBackend:
         conn: Pin | None = None,
     ) -> int:
         """``weight = LEAST(GREATEST(weight + delta, floor), 1.0)`` on one edge; resolves on a miss (D9)."""
-        checked_ident("table", table)
-        params: list[Any] = [float(delta), float(floor), from_id, to_id, etype]
-        op = _Op(
-            "reinforce",
-            table,
-            ("weight", "from_id", "to_id", "etype"),
-            lambda r: (build_reinforce_sql(table, r.schema, r.column_types), params),
-            lambda: None,
-        )
+        op = _ops.reinforce_op(table, from_id, to_id, etype, delta, floor)
         return await self._execute(op, conn, _rowcount)
 
     async def stream_retrieve(
@@ -318,8 +235,8 @@ class PostgresStoreBackend:
         """
         chosen = Backpressure.parse(policy)
         bound = check_max_rows(max_rows)
-        op = self._retrieve_op(table, where, bindings, order_by, limit, aggregate, group_by)
-        size = _chunk_for(chosen, bound)
+        op = _ops.retrieve_op(table, where, bindings, order_by, limit, aggregate, group_by)
+        size = chunk_for(chosen, bound)
 
         async def drain(conn: Conn, sql: str, params: list[Any]) -> RowStreamOutcome:
             # Closing the stream early (a bound, a cancel) makes psycopg cancel the server's work.
@@ -349,7 +266,7 @@ class PostgresStoreBackend:
             async for row in rows: ...
         """
         bound = None if max_rows is None else check_max_rows(max_rows)
-        op = self._retrieve_op(table, where, bindings, order_by, limit, aggregate, group_by)
+        op = _ops.retrieve_op(table, where, bindings, order_by, limit, aggregate, group_by)
         return self._bounded(op, conn, bound, cancel)
 
     async def warm_schema(self, table: str) -> None:
@@ -415,55 +332,12 @@ class PostgresStoreBackend:
             finally:
                 pin._conn = None  # back to the pool with the block: a late use is refused
 
-    # ---- preparing operations (no I/O) --------------------------------------------------------------
-
-    def _filter_op(
-        self,
-        name: str,
-        table: str,
-        where: str,
-        bindings: Mapping[str, str] | None,
-        builder: Callable[..., tuple[str, list[Any]]],
-    ) -> _Op:
-        checked_ident("table", table)
-        parsed = parse_filter(where, bindings)
-        return _Op(
-            name,
-            table,
-            parsed.columns if parsed else (),
-            lambda r: builder(table, r.schema, where, bindings, r.column_types),
-            lambda: compile_where(where, 0, None, bindings),
-        )
-
-    def _retrieve_op(
-        self,
-        table: str,
-        where: str,
-        bindings: Mapping[str, str] | None,
-        order_by: str,
-        limit: str,
-        aggregate: str,
-        group_by: str,
-    ) -> _Op:
-        checked_ident("table", table)
-        parsed = parse_filter(where, bindings)
-        agg = parse_aggregate_clause(aggregate, group_by, order_by, limit)
-        bounds = "" if agg else render_bounds(order_by, limit, bindings)
-        named = [*(parsed.columns if parsed else ()), *_bound_columns(order_by, agg)]
-        return _Op(
-            "retrieve",
-            table,
-            tuple(dict.fromkeys(named)),
-            lambda r: build_retrieve_sql(table, r.schema, where, bindings, r.column_types, bounds, agg),
-            lambda: compile_where(where, 0, None, bindings),
-        )
-
     # ---- running operations -------------------------------------------------------------------------
 
-    async def _execute(self, op: _Op, pin: Pin | None, run: Run[T]) -> T:
+    async def _execute(self, op: Op, pin: Pin | None, run: Run[T]) -> T:
         self._enter()
         key = (self._dsn_key, op.table)
-        statement = _prepared(op, key)
+        statement = prepared(op, key)
         async with self._connection(pin) as conn:
             if statement is not None:
                 try:
@@ -472,7 +346,7 @@ class PostgresStoreBackend:
                     self._on_hit_failure(op, key, exc)
             return await self._miss(conn, op, key, run)
 
-    def _on_hit_failure(self, op: _Op, key: tuple[str, str], exc: psycopg.Error) -> None:
+    def _on_hit_failure(self, op: Op, key: tuple[str, str], exc: psycopg.Error) -> None:
         """Raise the classified error, unless the cached schema may be stale: then evict, and let the
         caller take the miss path once.
 
@@ -495,12 +369,12 @@ class PostgresStoreBackend:
             self._dsn,
         )
 
-    async def _miss(self, conn: Conn, op: _Op, key: tuple[str, str], run: Run[T]) -> T:
+    async def _miss(self, conn: Conn, op: Op, key: tuple[str, str], run: Run[T]) -> T:
         resolved: ResolvedTable | None = None
         try:
             async with conn.transaction():
                 resolved = await self._resolve(conn, op.table)
-                _require_columns(op, resolved)
+                require_columns(op, resolved)
                 result = await run(conn, *op.build(resolved))
         except UnknownColumn:
             if resolved is not None:
@@ -541,7 +415,7 @@ class PostgresStoreBackend:
         await cursor.execute(sql, params)
         return await cursor.fetchall()
 
-    async def _stream_rows(self, op: _Op, pin: Pin | None, size: int) -> AsyncGenerator[Row, None]:
+    async def _stream_rows(self, op: Op, pin: Pin | None, size: int) -> AsyncGenerator[Row, None]:
         """Rows of a retrieve as they arrive; the hit/miss skeleton, with a transaction held on a miss.
 
         Every inner stream is closed explicitly (``aclosing``): closing this generator early must close
@@ -549,7 +423,7 @@ class PostgresStoreBackend:
         """
         self._enter()
         key = (self._dsn_key, op.table)
-        statement = _prepared(op, key)
+        statement = prepared(op, key)
         async with self._connection(pin) as conn:
             if statement is not None:
                 started = False
@@ -568,14 +442,14 @@ class PostgresStoreBackend:
                     yield row
 
     async def _stream_miss(
-        self, conn: Conn, op: _Op, key: tuple[str, str], size: int
+        self, conn: Conn, op: Op, key: tuple[str, str], size: int
     ) -> AsyncGenerator[Row, None]:
         resolved: ResolvedTable | None = None
         clean = False
         try:
             async with conn.transaction():
                 resolved = await self._resolve(conn, op.table)
-                _require_columns(op, resolved)
+                require_columns(op, resolved)
                 async with self._open_stream(conn, *op.build(resolved), size) as rows:
                     async for row in rows:
                         yield row
@@ -600,9 +474,9 @@ class PostgresStoreBackend:
         return contextlib.aclosing(stream)
 
     async def _bounded(
-        self, op: _Op, pin: Pin | None, bound: int | None, cancel: CancelSignal | None
+        self, op: Op, pin: Pin | None, bound: int | None, cancel: CancelSignal | None
     ) -> AsyncGenerator[Row, None]:
-        size = _STREAM_CHUNK if bound is None else min(bound + 1, _STREAM_CHUNK)
+        size = STREAM_CHUNK if bound is None else min(bound + 1, STREAM_CHUNK)
         seen = 0
         async with contextlib.aclosing(self._stream_rows(op, pin, size)) as rows:
             async for row in rows:
@@ -679,91 +553,6 @@ class _Lease:
             self._conn = None
             self._backend._in_use -= 1
             await self._backend._pool.putconn(conn)
-
-
-_Data = Mapping[str, object] | Sequence[tuple[str, object]]
-
-
-def _validate_dsn(dsn: str) -> None:
-    """Parse the DSN (URL or key/value) now, so a malformed one fails at construction, masked."""
-    if not trim(dsn):
-        raise PoolInit(mask_dsn(dsn), "the DSN is empty")
-    problem = url_password_problem(dsn)
-    if problem is not None:
-        raise PoolInit(mask_dsn(dsn), problem)
-    try:
-        psycopg.conninfo.conninfo_to_dict(dsn)
-    except psycopg.Error as exc:
-        raise PoolInit(mask_dsn(dsn), scrub_secrets(str(exc).strip(), dsn)) from None
-
-
-def _checked_pairs(data: _Data) -> list[tuple[str, object]]:
-    """Column data as ordered pairs, identifiers checked."""
-    pairs = list(data.items()) if isinstance(data, Mapping) else [tuple(pair) for pair in data]
-    out: list[tuple[str, object]] = []
-    for pair in pairs:
-        if len(pair) != 2:
-            raise TypeError(f"column data must be (column, value) pairs, got {pair!r}")
-        column, value = pair
-        checked_ident("column", column)  # type: ignore[arg-type]  # checked, whatever it is
-        out.append((column, value))  # type: ignore[arg-type]
-    return out
-
-
-_JSON_TYPES = frozenset({"json", "jsonb"})
-
-
-def _adapted(pairs: list[tuple[str, object]], column_types: Mapping[str, str]) -> list[tuple[str, object]]:
-    """Python containers as JSON where the column is json/jsonb (a dict always); lists stay arrays."""
-    if not any(isinstance(value, (dict, list)) for _, value in pairs):
-        return pairs
-    return [
-        (
-            column,
-            Jsonb(value)
-            if isinstance(value, dict)
-            or (isinstance(value, list) and column_types.get(column) in _JSON_TYPES)
-            else value,
-        )
-        for column, value in pairs
-    ]
-
-
-def _refuse_unbounded(op: str, table: str, where: str, all_rows: bool) -> None:
-    if not all_rows and not trim(where):
-        raise UnboundedWrite(op, table)
-
-
-def _bound_columns(order_by: str, agg: Aggregate | None) -> list[str]:
-    if agg is not None:
-        return list(agg.columns)
-    return [column for column, _ in parse_order_by(order_by)]
-
-
-def _prepared(op: _Op, key: tuple[str, str]) -> tuple[str, list[Any]] | None:
-    """The statement built from the cached schema (a hit), or ``None`` after the pure checks (a miss).
-
-    Either way every error that needs no database has been raised by now (D13).
-    """
-    cached = SCHEMA_CACHE.get(key)
-    if cached is not None and cached.first_missing(op.columns) is None:
-        return op.build(cached)
-    op.precheck()
-    return None
-
-
-def _require_columns(op: _Op, resolved: ResolvedTable) -> None:
-    missing = resolved.first_missing(op.columns)
-    if missing is not None:
-        raise UnknownColumn(op.table, missing, tuple(resolved.column_types))
-
-
-def _chunk_for(policy: Backpressure, bound: int) -> int:
-    if not _CHUNKED_STREAMS:
-        return 1
-    if policy is Backpressure.DEGRADE_QUALITY:
-        return _STREAM_CHUNK
-    return max(1, min(bound + 1, _STREAM_CHUNK))
 
 
 async def _rowcount(conn: Conn, sql: str, params: list[Any]) -> int:
