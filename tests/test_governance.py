@@ -357,6 +357,7 @@ def test_envelope_json_maps_python_values_like_the_backend() -> None:
         "n": decimal.Decimal("0.0000001"),
         "b": b"\xde\xad\xbe\xef",
         "t": dt.datetime(2024, 1, 2, 3, 4, 5),
+        "tz": dt.datetime(2024, 1, 2, 5, 4, 5, 500000, tzinfo=dt.timezone(dt.timedelta(hours=2))),
         "d": dt.date(2024, 1, 2),
         "u": uuid.UUID("12345678-1234-5678-1234-567812345678"),
     }
@@ -365,6 +366,7 @@ def test_envelope_json_maps_python_values_like_the_backend() -> None:
         "n": "0.0000001",
         "b": "3q2+7w==",
         "t": "2024-01-02T03:04:05",
+        "tz": "2024-01-02T03:04:05.500+00:00",  # UTC, the fewest exact fraction digits (CONTRACT §3.4)
         "d": "2024-01-02",
         "u": "12345678-1234-5678-1234-567812345678",
     }

@@ -85,10 +85,7 @@ def _secret_spans(dsn: str) -> list[tuple[int, int]]:
     if not _URL_SCHEME.match(dsn):
         return [m.span(2) for m in _KV_PASSWORD.finditer(dsn)]
     spans: list[tuple[int, int]] = []
-    scheme_end = dsn.index("://") + 3
-    tail_start = min((p for p in (dsn.find(c, scheme_end) for c in "?#") if p != -1), default=len(dsn))
-    # CONTRACT D2: the userinfo runs to the LAST `@` before the first `?` or `#`.
-    userinfo_end = dsn.rfind("@", scheme_end, tail_start)
+    scheme_end, tail_start, userinfo_end = _url_userinfo(dsn)
     colon = dsn.find(":", scheme_end, userinfo_end) if userinfo_end != -1 else -1
     if colon != -1:
         spans.append((colon + 1, userinfo_end))
@@ -103,6 +100,16 @@ def _secret_spans(dsn: str) -> list[tuple[int, int]]:
         if unquote(m.group(2)).strip().lower() == "password":
             spans.append(m.span(3))
     return _merged(spans)
+
+
+def _url_userinfo(url: str) -> tuple[int, int, int]:
+    """Where a URL's authority starts, where its query/fragment starts, and where its userinfo ends.
+
+    CONTRACT D2: the userinfo runs to the LAST ``@`` before the first ``?`` or ``#`` (-1: none).
+    """
+    scheme_end = url.index("://") + 3
+    tail_start = min((p for p in (url.find(c, scheme_end) for c in "?#") if p != -1), default=len(url))
+    return scheme_end, tail_start, url.rfind("@", scheme_end, tail_start)
 
 
 def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -159,9 +166,8 @@ def url_password_problem(dsn: str) -> str | None:
     """
     if not _URL_SCHEME.match(dsn):
         return None
-    scheme_end = dsn.index("://") + 3
-    tail_start = min((p for p in (dsn.find(c, scheme_end) for c in "?#") if p != -1), default=len(dsn))
-    userinfo = dsn[scheme_end : max(dsn.rfind("@", scheme_end, tail_start), scheme_end)]
+    scheme_end, _, userinfo_end = _url_userinfo(dsn)
+    userinfo = dsn[scheme_end : max(userinfo_end, scheme_end)]
     for raw, encoded in (("@", "%40"), ("/", "%2F")):
         if raw in userinfo:
             return f"the user or password in the URL contains a raw `{raw}`: percent-encode it as `{encoded}`"

@@ -13,7 +13,6 @@ UTF-8: ``"Bogotá"`` is written as its UTF-8 bytes, never as ``\\u00e1``.
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
 import decimal
 import hashlib
@@ -30,6 +29,7 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any, Literal, Protocol, TextIO
 
+from axonstore._memory_values import to_json
 from axonstore.errors import (
     AuditChainBroken,
     CapabilityDenied,
@@ -295,15 +295,13 @@ def canonical_json(value: object) -> str:
 
 
 def _json_default(value: object) -> object:
-    """Python values a row may hold that ``json`` cannot write, mapped as CONTRACT §3.4 maps them."""
-    if isinstance(value, decimal.Decimal):
-        return format(value, "f") if value.is_finite() else str(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, _dt.date | _dt.time):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
+    """Python values a row may hold that ``json`` cannot write, mapped as CONTRACT §3.4 maps them.
+
+    The in-memory backend's own mapping does it (timestamps in UTC with 0, 3 or 6 fraction digits,
+    numeric text without an exponent), so an envelope reads the same whichever backend filled it.
+    """
+    if isinstance(value, decimal.Decimal | bytes | bytearray | memoryview | _dt.date | _dt.time | uuid.UUID):
+        return to_json(value)
     raise TypeError(f"a row value of type {type(value).__name__} cannot be written as JSON")
 
 

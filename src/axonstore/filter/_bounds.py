@@ -9,8 +9,8 @@ from axonstore._text import split_whitespace, trim
 from axonstore.errors import BadLimit, BadOrderBy
 from axonstore.filter._ident import is_safe_identifier
 from axonstore.filter._interpolate import interpolate
+from axonstore.filter._parser import parse_u32
 
-_U32_MAX: Final = 2**32 - 1
 _DIRECTIONS: Final = {"asc": "ASC", "desc": "DESC"}
 
 
@@ -54,11 +54,9 @@ def parse_limit(expr: str, bindings: Mapping[str, object] | None = None) -> int 
     text = trim(interpolate(expr, bindings))
     if not text:
         return None
-    digits = text[1:] if text.startswith("+") else text
-    if digits and digits.isascii() and digits.isdigit() and len(digits.lstrip("0")) <= 10:
-        value = int(digits)
-        if value <= _U32_MAX:
-            return value
+    value = parse_u32(text)
+    if value is not None:
+        return value
     raise BadLimit(f"`{text}` is not a non-negative integer in `u32` range")
 
 

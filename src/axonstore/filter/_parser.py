@@ -382,7 +382,7 @@ def _interval(body: str) -> tuple[int, str]:
     if len(parts) != 2:
         raise BadTimeValue(f"interval '{body}' must be '<number> <unit>'")
     raw_amount, raw_unit = parts
-    amount = _parse_u32(raw_amount)
+    amount = parse_u32(raw_amount)
     if amount is None:
         raise BadTimeValue(f"interval amount '{raw_amount}' is not a non-negative integer")
     unit = raw_unit.lower()
@@ -392,7 +392,7 @@ def _interval(body: str) -> tuple[int, str]:
     return amount, unit
 
 
-def _parse_u32(text: str) -> int | None:
+def parse_u32(text: str) -> int | None:
     """Rust's ``u32::from_str``: an optional `+`, then ASCII digits only, at most 2³²−1."""
     digits = text[1:] if text.startswith("+") else text
     if not digits or not digits.isascii() or not digits.isdigit():
