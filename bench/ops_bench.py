@@ -66,7 +66,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 import _servers  # bench/_servers.py: the test harness's servers and wire logger
 from _servers import WireLog, WireLogger
 from axonstore import PostgresStoreBackend
-from axonstore._connections import ACQUIRE_TIMEOUT, MAX_IDLE, MAX_LIFETIME, _IdleClock
+from axonstore.backend.connections import ACQUIRE_TIMEOUT, MAX_IDLE, MAX_LIFETIME, _IdleClock
 from axonstore.sql import build_insert_sql, build_select_sql, build_update_sql
 
 TABLE: Final = "axon_ops_bench"
@@ -175,7 +175,7 @@ class Axon(Contender):
 def raw_pool(
     dsn: str, capacity: int, application_name: str, *, reset: bool = True
 ) -> AsyncConnectionPool[Any]:
-    """An ``AsyncConnectionPool`` with the arguments of ``axonstore._connections.make_pool``.
+    """An ``AsyncConnectionPool`` with the arguments of ``axonstore.backend.connections.make_pool``.
 
     Its reset/check hooks are axonstore's own ``_IdleClock`` (``DEALLOCATE ALL`` in a pool worker; an
     empty query only for a connection idle ≥ 30 s), so the two pools cannot drift apart. Only the

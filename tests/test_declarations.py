@@ -13,7 +13,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from axonstore.declarations import (
-    _BUILTIN_TYPES,
     BACKENDS,
     Declarations,
     ResourceSpec,
@@ -21,11 +20,10 @@ from axonstore.declarations import (
     check_references,
     classify_backend,
     load_declarations,
-    normalize_type_name,
     parse_declarations,
-    types_match,
 )
 from axonstore.errors import InvalidDeclaration, StoreError, UnknownBackend, UnknownResource
+from axonstore.pgtypes import BUILTIN_TYPES, normalize_type_name, types_match
 
 FULL = """
 # Shared database for the claims team
@@ -485,7 +483,7 @@ def test_normalize_type_name(declared: str, typname: str) -> None:
     assert normalize_type_name(declared) == typname
 
 
-@pytest.mark.parametrize("typname", sorted(_BUILTIN_TYPES - {"char"}))
+@pytest.mark.parametrize("typname", sorted(BUILTIN_TYPES - {"char"}))
 def test_every_builtin_typname_normalises_to_itself(typname: str) -> None:
     assert normalize_type_name(typname) == typname
     assert normalize_type_name(typname.upper()) == typname

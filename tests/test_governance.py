@@ -23,6 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from axonstore._json import canonical_json
+from axonstore.audit import GENESIS_HASH, AuditChain, AuditEntry, summary_for
 from axonstore.errors import (
     AuditChainBroken,
     CapabilityDenied,
@@ -32,17 +34,12 @@ from axonstore.errors import (
     UnelevatedWrite,
 )
 from axonstore.governance import (
-    GENESIS_HASH,
-    AuditChain,
-    AuditEntry,
     Retrieval,
     StreamMeta,
-    canonical_json,
     check_capability,
     check_write_floor,
     partition_by_floor,
     read_confidence,
-    summary_for,
 )
 
 KEY = b"k" * 32

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from axonstore import PostgresStoreBackend, errors
+from axonstore.audit import AuditChain
 from axonstore.declarations import StoreSpec, parse_declarations
-from axonstore.governance import AuditChain
 from axonstore.introspect import diff, manifest
 from axonstore.registry import StoreRegistry
 

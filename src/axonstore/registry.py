@@ -25,15 +25,9 @@ from decimal import Decimal
 from typing import Any
 
 from axonstore._text import trim
+from axonstore.audit import AuditChain, summary_for
 from axonstore.backend import DEFAULT_CAPACITY, PostgresStoreBackend
-from axonstore.declarations import (
-    Declarations,
-    ResourceSpec,
-    StoreSpec,
-    check_references,
-    load_declarations,
-    types_match,
-)
+from axonstore.declarations import Declarations, ResourceSpec, StoreSpec, check_references, load_declarations
 from axonstore.dsn import resolve_dsn
 from axonstore.errors import (
     AmbiguousTable,
@@ -49,15 +43,14 @@ from axonstore.errors import (
 )
 from axonstore.governance import (
     CONFIDENCE_COLUMN,
-    AuditChain,
     Retrieval,
     StreamMeta,
     check_capability,
     check_write_floor,
     read_confidence,
-    summary_for,
 )
 from axonstore.memory import InMemoryBackend
+from axonstore.pgtypes import types_match
 from axonstore.rows import Row
 from axonstore.stream import (
     DEFAULT_MAX_ROWS,

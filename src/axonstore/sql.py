@@ -18,12 +18,10 @@ from axonstore.filter import (
     Aggregate,
     build_pg_where,
     check_parameter_count,
-    checked_ident,
-    qualified_relation,
     render_aggregate_select,
     render_group_by_suffix,
-    type_cast,
 )
+from axonstore.idents import checked_ident, qualified_relation, type_cast
 
 __all__ = [
     "Row",

@@ -16,7 +16,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from axonstore import PostgresStoreBackend, _connections
+from axonstore import PostgresStoreBackend
+from axonstore.backend import connections
 from axonstore.dsn import application_name
 from axonstore.errors import (
     AmbiguousTable,
@@ -337,9 +338,9 @@ async def test_a_released_pin_is_refused(dsn: str, admin: psycopg.Connection[Any
 @pytest.fixture
 def _fresh_pooler_mode() -> Iterator[None]:
     """``AXON_DB_POOLER_MODE`` is read once per process: forget it before and after the test."""
-    _connections.pinning_enabled.cache_clear()
+    connections.pinning_enabled.cache_clear()
     yield
-    _connections.pinning_enabled.cache_clear()
+    connections.pinning_enabled.cache_clear()
 
 
 @pytest.mark.usefixtures("_fresh_pooler_mode")
@@ -354,10 +355,10 @@ async def test_pinning_off_is_connect_with_the_reference_reason(
         async with backend.acquire_pin():
             pytest.fail("a pin was handed out with pinning off")
     assert time.monotonic() - started < 1  # refused before any connection attempt
-    assert caught.value.source == _connections.PINNING_DISABLED_REASON
+    assert caught.value.source == connections.PINNING_DISABLED_REASON
     assert "AXON_DB_POOLER_MODE=session|direct" in str(caught.value)
     monkeypatch.setenv("AXON_DB_POOLER_MODE", "transaction")
-    assert not _connections.pinning_enabled()  # read once: the change is not seen
+    assert not connections.pinning_enabled()  # read once: the change is not seen
     await backend.aclose()
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from axonstore.filter import build_pg_where, compile_where, type_cast
+from axonstore.filter import build_pg_where, compile_where
+from axonstore.idents import type_cast
 
 TYPES = {"a": "int4", "t": "text", "tier": "billing.tier", "bad": "x.y.z", "evil": "int4; DROP", "u": "uuid"}
 

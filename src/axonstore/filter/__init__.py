@@ -25,27 +25,59 @@ from axonstore.filter._aggregate import (
     render_aggregate_select,
     render_group_by_suffix,
 )
-from axonstore.filter._ast import Filter
+from axonstore.filter._ast import (
+    LIKE_OPS,
+    And,
+    Between,
+    Compare,
+    CompareOp,
+    Condition,
+    Filter,
+    Group,
+    InList,
+    Node,
+    Not,
+    NullTest,
+    Or,
+    TimeCompare,
+    Value,
+    ValueKind,
+)
 from axonstore.filter._bounds import parse_limit, parse_order_by, render_bounds
 from axonstore.filter._fast import fast_parse
-from axonstore.filter._ident import (
+from axonstore.filter._interpolate import binding_text, interpolate
+from axonstore.filter._lexer import tokenize
+from axonstore.filter._parser import parse_tokens
+from axonstore.filter._render import MAX_PARAMETERS, Param, RenderPlan, check_parameter_count, render
+from axonstore.idents import (
     checked_ident,
     is_safe_identifier,
     qualified_relation,
     quote_ident,
     type_cast,
 )
-from axonstore.filter._interpolate import binding_text, interpolate
-from axonstore.filter._lexer import tokenize
-from axonstore.filter._parser import parse_tokens
-from axonstore.filter._render import MAX_PARAMETERS, Param, RenderPlan, check_parameter_count, render
 
 __all__ = [
+    "LIKE_OPS",
     "MAX_PARAMETERS",
     "Aggregate",
+    "And",
+    "Between",
+    "Compare",
+    "CompareOp",
+    "Condition",
     "Filter",
+    "Group",
+    "InList",
+    "Node",
+    "Not",
+    "NullTest",
+    "Or",
     "Param",
     "RenderPlan",
+    "TimeCompare",
+    "Value",
+    "ValueKind",
     "binding_text",
     "build_pg_where",
     "check_parameter_count",

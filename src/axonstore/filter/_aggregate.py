@@ -7,7 +7,7 @@ from typing import Final
 
 from axonstore._text import trim
 from axonstore.errors import BadAggregate, BadGroupBy
-from axonstore.filter._ident import is_safe_identifier
+from axonstore.idents import is_safe_identifier
 
 _FUNCTIONS: Final = ("count", "sum", "avg", "min", "max")
 

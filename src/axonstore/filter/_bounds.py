@@ -7,9 +7,9 @@ from typing import Final
 
 from axonstore._text import split_whitespace, trim
 from axonstore.errors import BadLimit, BadOrderBy
-from axonstore.filter._ident import is_safe_identifier
 from axonstore.filter._interpolate import interpolate
 from axonstore.filter._parser import parse_u32
+from axonstore.idents import is_safe_identifier
 
 _DIRECTIONS: Final = {"asc": "ASC", "desc": "DESC"}
 

@@ -26,8 +26,8 @@ from axonstore.filter._ast import (
     TimeCompare,
     Value,
 )
-from axonstore.filter._ident import type_cast
 from axonstore.filter._interpolate import interpolator
+from axonstore.idents import type_cast
 
 MAX_PARAMETERS: Final = 65_535  # PostgreSQL's limit on bind parameters per statement
 
