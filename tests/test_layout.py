@@ -126,7 +126,7 @@ def test_every_room_named_in_the_layout_exists() -> None:
 
 def test_the_layout_checker_sees_a_violation() -> None:
     """The checker itself: a private name across rooms is caught, one inside a room is not."""
-    cross = Import("axonstore.cli._output", "axonstore.backend.connections", ("ACQUIRE_TIMEOUT",), 1)
+    cross = Import("axonstore.cli._output", "axonstore.memory._values", ("CastError",), 1)
     inside = Import("axonstore.cli", "axonstore.cli._output", ("_console",), 1)
     assert _private_module_of_other_room(cross)
     assert not _private_module_of_other_room(inside)
