@@ -14,8 +14,10 @@ import os
 import re
 from urllib.parse import unquote
 
+import psycopg
+
 from axonstore._text import trim
-from axonstore.errors import EmptyConnection, EmptyEnvVarName, MissingEnvVar
+from axonstore.errors import EmptyConnection, EmptyEnvVarName, MissingEnvVar, PoolInit
 
 __all__ = [
     "application_name",
@@ -23,6 +25,7 @@ __all__ = [
     "resolve_dsn",
     "scrub_secrets",
     "url_password_problem",
+    "validate_dsn",
     "without_password",
 ]
 
@@ -189,3 +192,16 @@ def application_name(store: str = "", namespace: str | None = None) -> str:
     if len(encoded) <= _APP_NAME_MAX_BYTES:
         return full
     return encoded[:_APP_NAME_MAX_BYTES].decode("utf-8", errors="ignore")
+
+
+def validate_dsn(dsn: str) -> None:
+    """Parse the DSN (URL or key/value) now, so a malformed one fails at construction, masked."""
+    if not trim(dsn):
+        raise PoolInit(mask_dsn(dsn), "the DSN is empty")
+    problem = url_password_problem(dsn)
+    if problem is not None:
+        raise PoolInit(mask_dsn(dsn), problem)
+    try:
+        psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.Error as exc:
+        raise PoolInit(mask_dsn(dsn), scrub_secrets(str(exc).strip(), dsn)) from None

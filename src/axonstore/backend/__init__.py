@@ -30,9 +30,16 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from axonstore.backend import _ops, connections
-from axonstore.backend._ops import STREAM_CHUNK, Data, Op, chunk_for, prepared, require_columns, validate_dsn
+from axonstore.backend._ops import STREAM_CHUNK, Data, Op, chunk_for, prepared, require_columns
 from axonstore.backend.connections import Pin, classify, diagnose, log_masked, make_pool, pinning_enabled
-from axonstore.dsn import application_name, mask_dsn, resolve_dsn, scrub_secrets, without_password
+from axonstore.dsn import (
+    application_name,
+    mask_dsn,
+    resolve_dsn,
+    scrub_secrets,
+    validate_dsn,
+    without_password,
+)
 from axonstore.errors import (
     Connect,
     EventLoopMismatch,

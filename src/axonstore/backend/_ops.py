@@ -15,8 +15,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from axonstore._text import trim
-from axonstore.dsn import mask_dsn, scrub_secrets, url_password_problem
-from axonstore.errors import EmptyData, PoolInit, UnboundedWrite, UnknownColumn
+from axonstore.errors import EmptyData, UnboundedWrite, UnknownColumn
 from axonstore.filter import (
     Aggregate,
     compile_where,
@@ -168,19 +167,6 @@ def chunk_for(policy: Backpressure, bound: int) -> int:
     if policy is Backpressure.DEGRADE_QUALITY:
         return STREAM_CHUNK
     return max(1, min(bound + 1, STREAM_CHUNK))
-
-
-def validate_dsn(dsn: str) -> None:
-    """Parse the DSN (URL or key/value) now, so a malformed one fails at construction, masked."""
-    if not trim(dsn):
-        raise PoolInit(mask_dsn(dsn), "the DSN is empty")
-    problem = url_password_problem(dsn)
-    if problem is not None:
-        raise PoolInit(mask_dsn(dsn), problem)
-    try:
-        psycopg.conninfo.conninfo_to_dict(dsn)
-    except psycopg.Error as exc:
-        raise PoolInit(mask_dsn(dsn), scrub_secrets(str(exc).strip(), dsn)) from None
 
 
 def _filter_op(

@@ -44,18 +44,13 @@ from axonstore.filter._ast import (
     ValueKind,
 )
 from axonstore.filter._bounds import parse_limit, parse_order_by, render_bounds
+from axonstore.filter._compose import conjoin
 from axonstore.filter._fast import fast_parse
 from axonstore.filter._interpolate import binding_text, interpolate
 from axonstore.filter._lexer import tokenize
 from axonstore.filter._parser import parse_tokens
 from axonstore.filter._render import MAX_PARAMETERS, Param, RenderPlan, check_parameter_count, render
-from axonstore.idents import (
-    checked_ident,
-    is_safe_identifier,
-    qualified_relation,
-    quote_ident,
-    type_cast,
-)
+from axonstore.idents import is_safe_identifier
 
 __all__ = [
     "LIKE_OPS",
@@ -81,8 +76,8 @@ __all__ = [
     "binding_text",
     "build_pg_where",
     "check_parameter_count",
-    "checked_ident",
     "compile_where",
+    "conjoin",
     "interpolate",
     "is_safe_identifier",
     "parse_aggregate",
@@ -91,12 +86,10 @@ __all__ = [
     "parse_group_by",
     "parse_limit",
     "parse_order_by",
-    "qualified_relation",
-    "quote_ident",
+    "plan_for",
     "render_aggregate_select",
     "render_bounds",
     "render_group_by_suffix",
-    "type_cast",
 ]
 
 _PARSE_CACHE_SIZE: Final = 4096
@@ -129,6 +122,21 @@ def parse_filter(expr: str, bindings: Mapping[str, object] | None = None) -> Fil
         return parse_tokens(tokenize(expr), lambda text: interpolate(text, bindings))
 
 
+def plan_for(
+    parsed: Filter, param_offset: int = 0, column_types: Mapping[str, str] | None = None
+) -> RenderPlan:
+    """The render plan of a parsed (or composed) filter, cached on the filter by (offset, column types)."""
+    key = (param_offset, tuple(map(column_types.get, parsed.columns)) if column_types else None)
+    plan = parsed.plans.get(key)
+    if plan is None:
+        plan = render(parsed, param_offset, column_types)
+        if len(parsed.plans) >= _PLANS_PER_FILTER:
+            parsed.plans.clear()
+        parsed.plans[key] = plan
+    assert isinstance(plan, RenderPlan)
+    return plan
+
+
 def compile_where(
     expr: str,
     param_offset: int = 0,
@@ -139,15 +147,7 @@ def compile_where(
     parsed = parse_filter(expr, bindings)
     if parsed is None:
         return None, None
-    key = (param_offset, tuple(map(column_types.get, parsed.columns)) if column_types else None)
-    plan = parsed.plans.get(key)
-    if plan is None:
-        plan = render(parsed, param_offset, column_types)
-        if len(parsed.plans) >= _PLANS_PER_FILTER:
-            parsed.plans.clear()
-        parsed.plans[key] = plan
-    assert isinstance(plan, RenderPlan)
-    return parsed, plan
+    return parsed, plan_for(parsed, param_offset, column_types)
 
 
 def build_pg_where(
