@@ -26,8 +26,8 @@ demo: $(VENV)/.demo-installed
 	$(BIN)/axonstore demo
 
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 
 typecheck: $(VENV)/.test-installed
 	$(BIN)/mypy

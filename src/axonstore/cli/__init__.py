@@ -29,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
@@ -238,7 +238,7 @@ def retrieve(
 
 
 async def _retrieve(
-    opts: _Opts, store: str, where: str, bindings: dict[str, str] | None, options: dict[str, str]
+    opts: _Opts, store: str, where: str, bindings: dict[str, str] | None, options: dict[str, Any]
 ) -> int:
     _check_where(opts, where, bindings)
     async with _opened(opts, [store]) as registry:

@@ -36,11 +36,11 @@ from axonstore.cli import caret, rows_table
 from axonstore.declarations import StoreSpec
 from axonstore.dsn import mask_dsn
 from axonstore.errors import AuditChainBroken, FilterError, Query, StoreError
-from axonstore.filter import parse_aggregate_clause, render_bounds
 from axonstore.introspect import manifest
+from axonstore.operations import prepare_read
 from axonstore.registry import StoreHandle, StoreRegistry
 from axonstore.schema import ResolvedTable
-from axonstore.sql import build_delete_sql, build_insert_sql, build_retrieve_sql, build_update_sql
+from axonstore.sql import build_delete_sql, build_insert_sql, build_update_sql, read_sql
 
 __all__ = ["SCHEMA", "TABLE", "DemoStep", "run"]
 
@@ -198,12 +198,9 @@ class _Tour:
         self, where: str, bindings: Mapping[str, str] | None = None, **bounds: str
     ) -> tuple[str, list[Any]]:
         """The statement the backend runs for a retrieve (an aggregate also gets the store's floor)."""
-        agg = parse_aggregate_clause(bounds.get("aggregate", ""), bounds.get("group_by", ""))
-        suffix = "" if agg else render_bounds(bounds.get("order_by", ""), bounds.get("limit", ""), bindings)
-        # The registry adds the confidence floor to an aggregate's filter (CONTRACT §6).
-        effective = self.claims.effective_where(where, aggregate=bounds.get("aggregate", ""))
-        types = self.resolved.column_types
-        return build_retrieve_sql(TABLE, self.resolved.schema, effective, bindings, types, suffix, agg)
+        # The registry adds the confidence floor to an aggregate's filter tree (CONTRACT §6).
+        read = self.claims.governed_read(prepare_read(TABLE, where, bindings, **bounds))
+        return read_sql(read, self.resolved.schema, self.resolved.column_types)
 
     async def retrieve(
         self,
@@ -218,7 +215,10 @@ class _Tour:
         """Run a retrieve and show it (``emit=False``: the caller adds facts and emits it)."""
         sql, params = self.retrieve_sql(where, bindings, **bounds)
         args: tuple[object, ...] = (where, bindings) if bindings else (where,)
-        result = await self.claims.retrieve(where, bindings, **bounds)
+        result = await self.claims.retrieve(
+            where, bindings, order_by=bounds.get("order_by", ""), limit=bounds.get("limit", ""),
+            aggregate=bounds.get("aggregate", ""), group_by=bounds.get("group_by", ""),
+        )  # fmt: skip
         rows = result.rows
         if bounds.get("aggregate"):
             rows = sorted(rows, key=lambda r: str(next(iter(r.values()))))

@@ -46,15 +46,26 @@ from __future__ import annotations
 
 from axonstore.errors._base import StoreError
 from axonstore.errors._database import (
+    QUERY_CLASSES,
     AmbiguousTable,
+    CaughtQuery,
+    CheckViolation,
     Connect,
+    DeadlockDetected,
     Decode,
     EmbeddedUnavailable,
     EventLoopMismatch,
+    ExclusionViolation,
+    ForeignKeyViolation,
     ForeignPin,
+    NotNullViolation,
     Query,
+    QueryCanceled,
+    ReadOnlyTransaction,
     SchemaDrift,
+    SerializationFailure,
     TableNotResolved,
+    UniqueViolation,
 )
 from axonstore.errors._filter import (
     BadAggregate,
@@ -114,20 +125,38 @@ from axonstore.errors._registry import (
     UnknownStore,
     UnresolvedEndpoint,
 )
+from axonstore.errors._verbs import (
+    BadArgument,
+    BadColumns,
+    BadIsolation,
+    BadPageToken,
+    CrossDatabaseTransaction,
+    RaggedRows,
+    TransactionClosed,
+)
 
 __all__ = [
+    "QUERY_CLASSES",
     "AmbiguousTable",
     "AuditChainBroken",
     "BadAggregate",
+    "BadArgument",
+    "BadColumns",
     "BadGroupBy",
+    "BadIsolation",
     "BadLimit",
     "BadOrderBy",
+    "BadPageToken",
     "BadPolicy",
     "BadTimeValue",
     "CapabilityDenied",
+    "CaughtQuery",
+    "CheckViolation",
     "ColumnTooLong",
     "Connect",
+    "CrossDatabaseTransaction",
     "DanglingConnector",
+    "DeadlockDetected",
     "DeclaredVsLiveDrift",
     "Decode",
     "DuplicateStore",
@@ -138,11 +167,13 @@ __all__ = [
     "EmptyInList",
     "EpistemicError",
     "EventLoopMismatch",
+    "ExclusionViolation",
     "ExpectedColumn",
     "ExpectedConnector",
     "ExpectedOperator",
     "ExpectedValue",
     "FilterError",
+    "ForeignKeyViolation",
     "ForeignPin",
     "InvalidDeclaration",
     "InvalidIdentifier",
@@ -154,12 +185,17 @@ __all__ = [
     "MissingOperator",
     "MissingPerTenantSchemaEnv",
     "MissingValue",
+    "NotNullViolation",
     "NullInList",
     "NullWithNonEqualityOp",
     "PoolInit",
     "Query",
+    "QueryCanceled",
+    "RaggedRows",
+    "ReadOnlyTransaction",
     "RegistryError",
     "SchemaDrift",
+    "SerializationFailure",
     "StoreError",
     "SubFloorWrite",
     "TableNotResolved",
@@ -167,10 +203,12 @@ __all__ = [
     "TooManyConditions",
     "TooManyParameters",
     "TooManyValues",
+    "TransactionClosed",
     "UnbalancedParen",
     "UnboundedWrite",
     "UnelevatedWrite",
     "UnexpectedChar",
+    "UniqueViolation",
     "UnknownBackend",
     "UnknownColumn",
     "UnknownResource",
@@ -183,5 +221,6 @@ __all__ = [
 # Every error is documented, pickled and shown in tracebacks as ``axonstore.errors.<Name>``: where it is
 # defined is an implementation detail.
 for _name in __all__:
-    globals()[_name].__module__ = __name__
+    if isinstance(globals()[_name], type):
+        globals()[_name].__module__ = __name__
 del _name
