@@ -14,7 +14,9 @@ says what to do. The driver's exception, when there is one, is the ``__cause__``
     │   ├── BadOrderBy(detail)             BadLimit(detail)              BadAggregate(detail)
     │   ├── BadGroupBy(detail)             EmptyInList(column)           NullInList(column)
     │   ├── TooManyValues(column, limit)   TooDeep(limit)                UnbalancedParen(pos)
-    │   └── TooManyParameters(limit)
+    │   ├── TooManyParameters(limit)      FilterTooLong(limit, length)
+    │   ├── BadJsonPath(detail)            BadJsonLiteral(detail)
+    │   └── OperatorNotForType(column, op, pg_type)
     ├── BadPolicy(policy)
     ├── EmptyConnection   EmptyEnvVarName   MissingEnvVar(var)   PoolInit(dsn_masked, source)
     ├── InvalidIdentifier(kind, name)   EmptyData(op)   UnboundedWrite(op, table)
@@ -59,6 +61,8 @@ from axonstore.errors._database import (
 from axonstore.errors._filter import (
     BadAggregate,
     BadGroupBy,
+    BadJsonLiteral,
+    BadJsonPath,
     BadLimit,
     BadOrderBy,
     BadPolicy,
@@ -71,6 +75,7 @@ from axonstore.errors._filter import (
     ExpectedOperator,
     ExpectedValue,
     FilterError,
+    FilterTooLong,
     InvalidNumber,
     LikeRequiresText,
     LikeWithTime,
@@ -78,6 +83,7 @@ from axonstore.errors._filter import (
     MissingValue,
     NullInList,
     NullWithNonEqualityOp,
+    OperatorNotForType,
     TooDeep,
     TooManyConditions,
     TooManyParameters,
@@ -120,6 +126,8 @@ __all__ = [
     "AuditChainBroken",
     "BadAggregate",
     "BadGroupBy",
+    "BadJsonLiteral",
+    "BadJsonPath",
     "BadLimit",
     "BadOrderBy",
     "BadPolicy",
@@ -143,6 +151,7 @@ __all__ = [
     "ExpectedOperator",
     "ExpectedValue",
     "FilterError",
+    "FilterTooLong",
     "ForeignPin",
     "InvalidDeclaration",
     "InvalidIdentifier",
@@ -156,6 +165,7 @@ __all__ = [
     "MissingValue",
     "NullInList",
     "NullWithNonEqualityOp",
+    "OperatorNotForType",
     "PoolInit",
     "Query",
     "RegistryError",
