@@ -226,7 +226,9 @@ def parse_filter(expr: str, bindings: Mapping[str, object] | None = None) -> Fil
     if cached is not _MISS:
         return cached  # type: ignore[return-value]  # not the sentinel: a parse
     if len(expr) > MAX_EXPRESSION_CHARS:
-        raise FilterTooLong(MAX_EXPRESSION_CHARS, len(expr))
+        too_long = FilterTooLong(MAX_EXPRESSION_CHARS, len(expr))
+        too_long.expr = expr
+        raise too_long
     try:
         try:
             parsed = _parse_text(expr, _refuse_templates)

@@ -464,9 +464,10 @@ class _Parser:
     def _path_list(self, column: str) -> tuple[Value, ...]:
         start = self._here()
         values = self._list(column)
-        numbers = [value.kind in ("integer", "float") for value in values]
-        if any(numbers) and not all(numbers):
-            raise at(BadJsonPath("an IN list after ->> holds only numbers or no numbers"), start)
+        # The first value says how the text is compared ((path)::numeric, ::boolean, or as text).
+        kinds = {"number" if value.kind in ("integer", "float") else value.kind for value in values}
+        if len(kinds) > 1:
+            raise at(BadJsonPath("an IN list after ->> holds all numbers, all booleans or all strings"), start)
         return values
 
     def _contains(self, column: str, op: ContainOp, pos: int) -> Node:
