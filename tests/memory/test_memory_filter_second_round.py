@@ -68,12 +68,12 @@ CASES: list[tuple[str, set[int]]] = [
     ("meta->>'tier' ILIKE 'S%'", {2}),
     ("doc->>'status' = 'open'", {1, 3}),
     ("doc->>'n' >= 12", {2}),
-    ("meta @> '{\"tier\": \"gold\"}'", {1}),
-    ("meta @> '{\"a\": {\"b\": \"y\"}}'", {2}),
+    ('meta @> \'{"tier": "gold"}\'', {1}),
+    ('meta @> \'{"a": {"b": "y"}}\'', {2}),
     ("meta @> '{\"list\": [3, 1]}'", {1}),
-    ("meta @> '{\"tags\": [\"y\"]}'", {4}),
+    ('meta @> \'{"tags": ["y"]}\'', {4}),
     ("meta @> '{}'", {1, 2, 3, 4}),
-    ("doc @> '{\"status\": \"open\"}'", {1, 3}),
+    ('doc @> \'{"status": "open"}\'', {1, 3}),
     ("tags @> ('a', 'b')", {1}),
     ("tags @> ('b')", {1, 2}),
     ("tags && ('a', 'c')", {1, 2, 3}),
@@ -115,7 +115,9 @@ def table(admin: psycopg.Connection[Any], unique_name: str) -> Iterator[str]:
     admin.execute(f"DROP TABLE {unique_name}")
 
 
-def _server_ids(conn: psycopg.Connection[Any], table: str, where: str, text_search: str = "simple") -> set[int]:
+def _server_ids(
+    conn: psycopg.Connection[Any], table: str, where: str, text_search: str = "simple"
+) -> set[int]:
     sql, params = build_pg_where(where, 0, BINDINGS, TYPES, text_search=text_search)
     with psycopg.RawCursor(conn) as cur:
         cur.execute(f"SELECT id FROM {table} WHERE {sql}", params)
@@ -200,7 +202,9 @@ def test_the_documented_text_search_differences_hold_against_postgresql(
 ) -> None:
     clause, params = build_pg_where("body @@ '${q}'", 0, {"q": query}, {"body": "text"}, text_search=config)
     with psycopg.RawCursor(admin) as cur:
-        cur.execute(f"SELECT count(*) FROM (SELECT $3::text AS body) AS t WHERE {clause}", [*params, document])
+        cur.execute(
+            f"SELECT count(*) FROM (SELECT $3::text AS body) AS t WHERE {clause}", [*params, document]
+        )
         row = cur.fetchone()
     assert row is not None and (row[0] == 1) is server
     parsed = parse_filter("body @@ '${q}'", {"q": query})
@@ -226,14 +230,17 @@ HOSTILE_LIKE = [
 def test_like_answers_hostile_patterns_at_once_and_as_postgresql_does(
     admin: psycopg.Connection[Any], text: str, pattern: str
 ) -> None:
+    server: bool | str
     try:
-        server: bool | str = bool(admin.execute("SELECT %s::text LIKE %s::text", (text, pattern)).fetchone()[0])  # type: ignore[index]
+        row = admin.execute("SELECT %s::text LIKE %s::text", (text, pattern)).fetchone()
+        assert row is not None
+        server = bool(row[0])
     except psycopg.errors.InvalidEscapeSequence:
         server = "22025"
     start = time.perf_counter()
     try:
         mine: bool | str = like(text, pattern, insensitive=False)
-    except Exception as error:  # noqa: BLE001 - the CastError's SQLSTATE is the answer
+    except Exception as error:
         mine = getattr(error, "sqlstate", repr(error))
     assert time.perf_counter() - start < 0.05
     assert mine == server

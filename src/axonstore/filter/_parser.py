@@ -12,12 +12,10 @@ asks for interpolated text, and the caching caller uses a hook that refuses temp
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
-from typing import Final
-
-import json
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from axonstore._text import split_whitespace
 from axonstore.errors import (
@@ -467,7 +465,9 @@ class _Parser:
         # The first value says how the text is compared ((path)::numeric, ::boolean, or as text).
         kinds = {"number" if value.kind in ("integer", "float") else value.kind for value in values}
         if len(kinds) > 1:
-            raise at(BadJsonPath("an IN list after ->> holds all numbers, all booleans or all strings"), start)
+            raise at(
+                BadJsonPath("an IN list after ->> holds all numbers, all booleans or all strings"), start
+            )
         return values
 
     def _contains(self, column: str, op: ContainOp, pos: int) -> Node:

@@ -40,14 +40,13 @@ Errors are :class:`~axonstore.memory._values.CastError` (a SQLSTATE and a messag
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Final, TypeAlias
-
-import json
 
 from axonstore._json import pg_text
 from axonstore.filter import (
@@ -117,7 +116,7 @@ _TESTS: Final[dict[str, Callable[[int], bool]]] = {
 }
 
 
-def count_parameters(node: Node) -> int:
+def count_parameters(node: Node) -> int:  # noqa: PLR0911 - one branch per node kind
     """How many ``$n`` parameters the PostgreSQL rendering of ``node`` binds (NULL tests and time values
     bind none), so that both backends raise ``TooManyParameters`` for the same filters."""
     if isinstance(node, Compare):
