@@ -550,7 +550,7 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
             if self._preflight:
                 reason = await self._refused()
                 if reason is not None:
-                    raise Connect(reason)
+                    raise Connect(reason, refused=True)
             await self._pool.open(wait=False)
             self._opened = True
             self._watch_loop()  # sync: drop
@@ -570,8 +570,9 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
             return None
         return reason
 
-    async def _diagnose(self) -> str:
-        """Why no connection could be had: an exhausted pool, or the server's own refusal.
+    async def _diagnose(self) -> Connect:
+        """Why no connection could be had (a ``Connect`` to raise): an exhausted pool, or the server's
+        own refusal.
 
         When all of the pool's connections are held by this backend, the pool is exhausted: say so
         without I/O (a probe would cost the saturated server one more connection). Otherwise ask the
@@ -579,18 +580,19 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
         alone would call a refused connection an exhausted pool.
         """
         if self._in_use >= self.max_connections:
-            return exhausted(self.max_connections)
+            return Connect(exhausted(self.max_connections))
         self._preflight = True  # the server may have started refusing: the next opening asks first
         try:
             probe = await psycopg.AsyncConnection.connect(
                 self._dsn, connect_timeout=2, autocommit=True, application_name=self.application_name
             )
         except psycopg.Error as exc:
-            text = refusal(exc, self._dsn) or scrub_secrets(str(exc).strip(), self._dsn)
+            refused = refusal(exc, self._dsn)
+            text = refused or scrub_secrets(str(exc).strip(), self._dsn)
         else:
             await probe.close()
-            text = "no connection was made within 5 s (the server answers now: retry)"
-        return text
+            refused, text = None, "no connection was made within 5 s (the server answers now: retry)"
+        return Connect(text, refused=refused is not None)
 
     def _after_failure(self, error: StoreError) -> None:
         """After a lost connection, check the idle ones in the background (a restart breaks them all)."""
@@ -663,8 +665,8 @@ class _Lease:
         try:
             conn = await backend._pool.getconn()
         except PoolTimeout:
-            reason = await backend._diagnose()
-            raise Connect(reason) from None
+            error = await backend._diagnose()
+            raise error from None
         backend._in_use += 1
         self._conn = conn
         return conn

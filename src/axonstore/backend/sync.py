@@ -530,7 +530,7 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
             if self._preflight:
                 reason = self._refused()
                 if reason is not None:
-                    raise Connect(reason)
+                    raise Connect(reason, refused=True)
             self._pool.open(wait=False)
             self._opened = True
 
@@ -549,8 +549,9 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
             return None
         return reason
 
-    def _diagnose(self) -> str:
-        """Why no connection could be had: an exhausted pool, or the server's own refusal.
+    def _diagnose(self) -> Connect:
+        """Why no connection could be had (a ``Connect`` to raise): an exhausted pool, or the server's
+        own refusal.
 
         When all of the pool's connections are held by this backend, the pool is exhausted: say so
         without I/O (a probe would cost the saturated server one more connection). Otherwise ask the
@@ -558,18 +559,19 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         alone would call a refused connection an exhausted pool.
         """
         if self._in_use >= self.max_connections:
-            return exhausted(self.max_connections)
+            return Connect(exhausted(self.max_connections))
         self._preflight = True  # the server may have started refusing: the next opening asks first
         try:
             probe = psycopg.Connection.connect(
                 self._dsn, connect_timeout=2, autocommit=True, application_name=self.application_name
             )
         except psycopg.Error as exc:
-            text = refusal(exc, self._dsn) or scrub_secrets(str(exc).strip(), self._dsn)
+            refused = refusal(exc, self._dsn)
+            text = refused or scrub_secrets(str(exc).strip(), self._dsn)
         else:
             probe.close()
-            text = "no connection was made within 5 s (the server answers now: retry)"
-        return text
+            refused, text = None, "no connection was made within 5 s (the server answers now: retry)"
+        return Connect(text, refused=refused is not None)
 
     def _after_failure(self, error: StoreError) -> None:
         """After a lost connection, check the idle ones in the background (a restart breaks them all)."""
@@ -609,8 +611,8 @@ class _Lease:
         try:
             conn = backend._pool.getconn()
         except PoolTimeout:
-            reason = backend._diagnose()
-            raise Connect(reason) from None
+            error = backend._diagnose()
+            raise error from None
         backend._in_use += 1
         self._conn = conn
         return conn

@@ -12,8 +12,13 @@ class Connect(StoreError):
     """No connection could be had, or the connection broke."""
 
     source: str
+    #: True when the server answered and refused for good (authentication, a missing database, the
+    #: role's connection limit): ``source`` then says why and what to check, and waiting cannot help.
+    refused: bool = False
 
     def message(self) -> str:
+        if self.refused:
+            return f"axonstore could not connect: {self.source}"
         return (
             f"axonstore could not reach the database: {self.source} — check that the server is up, the "
             "DSN is right and the pool is not exhausted"
