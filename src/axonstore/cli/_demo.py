@@ -32,7 +32,7 @@ from rich.text import Text
 from axonstore._json import canonical_json
 from axonstore.audit import AuditChain
 from axonstore.backend import PostgresStoreBackend
-from axonstore.cli import caret, rows_table
+from axonstore.cli._output import caret, rows_table
 from axonstore.declarations import StoreSpec
 from axonstore.dsn import mask_dsn
 from axonstore.errors import AuditChainBroken, FilterError, Query, StoreError

@@ -110,5 +110,5 @@ class UnknownColumn(StoreError):
     def message(self) -> str:
         return (
             f"table `{self.table}` has no column `{self.column}` — column names are case-sensitive; "
-            "check the spelling (the `columns` attribute lists the table's columns)"
+            "check the spelling"
         )
