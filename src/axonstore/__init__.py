@@ -12,6 +12,7 @@ Quick start::
 from __future__ import annotations
 
 import logging
+from importlib import metadata as _metadata
 
 from axonstore.backend import Pin, PostgresStoreBackend
 from axonstore.errors import (
@@ -148,6 +149,12 @@ __all__ = [
     "UnresolvedEndpoint",
     "UnterminatedString",
 ]
+
+try:
+    #: The installed distribution's version (from its metadata: one source of truth, pyproject.toml).
+    __version__: str = _metadata.version("axonstore")
+except _metadata.PackageNotFoundError:  # a source tree on sys.path that was never installed
+    __version__ = "0+unknown"
 
 # A library logs; the application decides where records go (the CLI shows them with --debug).
 logging.getLogger("axonstore").addHandler(logging.NullHandler())
