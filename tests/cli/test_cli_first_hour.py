@@ -21,14 +21,9 @@ import pytest
 import axonstore
 from axonstore.audit import AuditChain, summary_for
 from axonstore.cli import INSTALL_HINT
-from tests.cli.test_cli import (  # noqa: F401 (fixtures)
-    Cli,
-    cli,
-    config,
-    embedded_root,
-    table,
-)
+from tests.cli.test_cli import Cli, with_password, write_config
 
+_MAIN = "import sys; from axonstore.cli import main; sys.exit(main())"
 _SRC = str(Path(axonstore.__file__).resolve().parents[1])  # the axonstore under test (a worktree's src)
 
 
@@ -151,8 +146,6 @@ def big(admin: psycopg.Connection[Any], unique_name: str) -> str:
 def test_the_truncation_hint_names_max_rows_not_limit(
     cli: Cli, config: Path, big: str, direct_dsn: str
 ) -> None:
-    from tests.cli.test_cli import with_password, write_config
-
     write_config(config, {big: {"backend": "postgresql", "connection": with_password(direct_dsn)}})
     text = cli("retrieve", big, "--limit", "1000000")
     assert text.code == 0, text.err
@@ -202,8 +195,7 @@ def test_a_non_utf8_argument_is_a_usage_error(cli: Cli, config: Path, table: str
 def test_a_non_utf8_argument_from_the_shell_exits_2(tmp_path: Path) -> None:
     (tmp_path / "axonstore.toml").write_text('[stores.m]\nbackend = "in_memory"\n')
     run = subprocess.run(
-        [sys.executable, "-c", "import sys; from axonstore.cli import main; sys.exit(main())"]
-        + ["retrieve", "m", os.fsdecode(b"name = 'caf\xe9'")],
+        [sys.executable, "-c", _MAIN, "retrieve", "m", os.fsdecode(b"name = 'caf\xe9'")],
         env={**os.environ, "PYTHONPATH": _SRC, "LC_ALL": "C.UTF-8"},
         cwd=tmp_path,
         capture_output=True,
