@@ -89,7 +89,7 @@ def workdir(pg_server: PgServer) -> Iterator[Path]:
     with fresh_database(pg_server) as database:
         with psycopg.connect(database, autocommit=True) as conn:
             for statement in _SETUP:
-                conn.execute(statement)  # type: ignore[arg-type]  # fixed test DDL
+                conn.execute(statement)  # fixed test DDL
         stores = "".join(
             f'[stores.{name}]\nbackend = "postgresql"\nconnection = {json.dumps(database)}\n\n'
             for name in ("claims", "events")
@@ -110,7 +110,7 @@ def _write_audit_chain(root: Path) -> None:
     key = bytes(range(32))
     chain = AuditChain(key)
     for op in ("persist", "mutate", "purge"):
-        chain.append(op, "claims", summary_for(op, "claims", 1))  # type: ignore[arg-type]
+        chain.append(op, "claims", summary_for(op, "claims", 1))
     with (root / "audit.jsonl").open("w", encoding="utf-8") as handle:
         chain.export_jsonl(handle)
     (root / "audit.key").write_text(key.hex() + "\n")
