@@ -158,3 +158,7 @@ except _metadata.PackageNotFoundError:  # a source tree on sys.path that was nev
 
 # A library logs; the application decides where records go (the CLI shows them with --debug).
 logging.getLogger("axonstore").addHandler(logging.NullHandler())
+# The pool's warnings (a failed connection attempt, retried) describe what the library then raises as a
+# typed `Connect`; in a script that configured no logging they would reach stderr through logging's
+# last-resort handler (issue 10 §8). Records still propagate to any handler the application installs.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -301,3 +302,26 @@ def test_pyproject_core_is_the_driver_and_the_cli_an_extra() -> None:
         assert package in cli_extra
     assert "==" not in cli_extra  # a compatible range, not an exact pin
     assert isinstance(project["license"], str)  # the SPDX form
+
+
+def test_a_plain_script_prints_no_pool_warnings() -> None:
+    """Issue 10 §8: a script that configures no logging and meets a dead server gets a ``Connect`` —
+    not psycopg_pool's retry warnings on stderr through logging's last-resort handler."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    run = _python(
+        "import asyncio",
+        "from axonstore import Connect, PostgresStoreBackend",
+        "async def main() -> None:",
+        f"    dsn = 'postgresql://u:pw@127.0.0.1:{port}/db?connect_timeout=1'",
+        "    async with PostgresStoreBackend.connect_named(dsn, 'dead') as backend:",
+        "        try:",
+        "            await backend.ping()",
+        "        except Connect:",
+        "            print('Connect')",
+        "asyncio.run(main())",
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "Connect"
+    assert run.stderr == ""
