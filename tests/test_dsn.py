@@ -140,3 +140,20 @@ def test_unknown_column_message_does_not_list_the_schema() -> None:
     assert "stauts" in str(exc)
     assert "claims" in str(exc)
     assert exc.columns == ("id", "status", "secret_col")
+
+
+@pytest.mark.parametrize(
+    ("dsn", "reason"),
+    [
+        ("postgresql//app:pw@h/db", "the URL scheme `postgresql` must be followed by `://`"),
+        ("postgresql:/app:pw@h/db", "the URL scheme `postgresql` must be followed by `://`"),
+        ("postgres:app:pw@h/db", "the URL scheme `postgres` must be followed by `://`"),
+        (" postgresql://app:pw@h/db", "the DSN starts or ends with white space: remove it"),
+        ("\tpostgresql://app:pw@h/db\n", "the DSN starts or ends with white space: remove it"),
+    ],
+)
+def test_pool_init_says_what_is_wrong_with_the_shape(dsn: str, reason: str) -> None:
+    with pytest.raises(PoolInit) as raised:
+        validate_dsn(dsn)
+    assert raised.value.source.startswith(reason)
+    assert ":pw@" not in str(raised.value)

@@ -258,9 +258,21 @@ def validate_dsn(dsn: str) -> None:
     """
     if not trim(dsn):
         raise PoolInit(mask_dsn(dsn), "the DSN is empty")
-    problem = url_password_problem(dsn) or _parse_problem(dsn)
+    problem = url_password_problem(dsn) or _scheme_problem(dsn) or _parse_problem(dsn)
     if problem is not None:
         raise PoolInit(mask_dsn(dsn), problem)
+
+
+# `postgresql//…`, `postgresql:/…`, `postgres:…`: a URL scheme without its `://` (CONTRACT D18's shapes).
+_BROKEN_SCHEME = re.compile(r"^(postgres(?:ql)?)(?://|:/(?!/)|:(?!//))", re.IGNORECASE)
+
+
+def _scheme_problem(dsn: str) -> str | None:
+    """A mistyped URL scheme, said plainly (libpq would report a missing `=` of key/value text)."""
+    match = _BROKEN_SCHEME.match(dsn)
+    if match is None:
+        return None
+    return f"the URL scheme `{match.group(1)}` must be followed by `://` (write `{match.group(1)}://user@host/db`)"
 
 
 def _parse_problem(dsn: str) -> str | None:
@@ -270,5 +282,9 @@ def _parse_problem(dsn: str) -> str | None:
     except psycopg.Error as exc:
         # Returned, not raised from here: an exception raised in this block would keep `exc` (and the
         # password in its text) as its `__context__`, even `from None`.
-        return scrub_secrets(str(exc).strip(), dsn)
-    return None
+        reason = scrub_secrets(str(exc).strip(), dsn)
+    else:
+        return None
+    if trim(dsn) != dsn and _parse_problem(trim(dsn)) is None:
+        return "the DSN starts or ends with white space: remove it"
+    return reason
