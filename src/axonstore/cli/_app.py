@@ -105,7 +105,8 @@ _COMMON_VALUED = "--config"
 
 app = typer.Typer(
     name="axonstore",
-    help="Named stores over PostgreSQL tables, from the shell.",
+    help="Named stores over PostgreSQL tables, from the shell.\n\n"
+    "Every command takes --config PATH, --json and --debug, after its name or before it.",
     add_completion=False,
     no_args_is_help=True,
     rich_markup_mode=None,  # help and usage errors as plain text: nothing a user typed becomes markup
@@ -136,10 +137,7 @@ def _root(
         typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
     ] = False,
 ) -> None:
-    """Named stores over PostgreSQL tables, from the shell.
-
-    --config, --json and --debug go after the command name, or before it.
-    """
+    """The group itself: only ``--version`` (the common options are moved after the command by ``main``)."""
 
 
 # --------------------------------------------------------------------------------------------------
