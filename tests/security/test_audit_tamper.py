@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from axonstore.audit import AuditChain, summary_for
+from axonstore.audit import AuditChain, WriteOp, summary_for
 from axonstore.errors import AuditChainBroken
 
 _KEY = b"audit-key-for-tests-0123456789ab"
@@ -26,7 +26,8 @@ _PAYLOAD_FIELDS = ["seq", "op", "store", "summary", "timestamp_ms"]
 
 def _export() -> list[dict[str, Any]]:
     chain = AuditChain(_KEY)
-    for n, op in enumerate(("persist", "mutate", "purge")):
+    ops: tuple[WriteOp, ...] = ("persist", "mutate", "purge")
+    for n, op in enumerate(ops):
         chain.append(op, "claims", summary_for(op, "claims", n + 1), 1_700_000_000_000 + n)
     return [entry.to_dict() for entry in chain]
 
