@@ -157,3 +157,12 @@ def test_pool_init_says_what_is_wrong_with_the_shape(dsn: str, reason: str) -> N
         validate_dsn(dsn)
     assert raised.value.source.startswith(reason)
     assert ":pw@" not in str(raised.value)
+
+
+@pytest.mark.parametrize("connection", [None, 123, b"postgresql://u:Mk7secret@h/db", ["env:X"], 1.5])
+def test_a_connection_of_another_type_is_a_store_error(connection: object) -> None:
+    for call in (resolve_dsn, validate_dsn):
+        with pytest.raises(PoolInit) as raised:
+            call(connection)  # type: ignore[arg-type]
+        assert "must be a str" in str(raised.value)
+        assert "Mk7secret" not in str(raised.value)

@@ -58,6 +58,7 @@ def resolve_dsn(connection: str) -> str:
     >>> resolve_dsn("  postgresql://h/db  ")
     'postgresql://h/db'
     """
+    _require_str(connection)
     conn = trim(connection)
     if not conn:
         raise EmptyConnection()
@@ -72,6 +73,16 @@ def resolve_dsn(connection: str) -> str:
     # Trimmed like a literal DSN: a value pasted with a leading space or a trailing newline is a DSN
     # libpq refuses, and untrimmed it reads as neither a URL nor key/value text.
     return trim(value)
+
+
+def _require_str(connection: object) -> None:
+    """A connection of another type is a ``StoreError`` at the public edge, never a ``TypeError``.
+
+    Only its type is shown: its value (``bytes`` of a DSN, say) may hold a password.
+    """
+    if not isinstance(connection, str):
+        shown = f"<{type(connection).__name__}>"
+        raise PoolInit(shown, f"the connection must be a str (a DSN or `env:VARNAME`), not {shown}")
 
 
 def mask_dsn(dsn: str) -> str:
@@ -256,6 +267,7 @@ def validate_dsn(dsn: str) -> None:
     The ``PoolInit`` carries no driver exception in ``__cause__`` or ``__context__``: libpq's message
     quotes the DSN (``invalid percent-encoded token: "pw%zz"``), so only its scrubbed text is kept.
     """
+    _require_str(dsn)
     if not trim(dsn):
         raise PoolInit(mask_dsn(dsn), "the DSN is empty")
     problem = url_password_problem(dsn) or _scheme_problem(dsn) or _parse_problem(dsn)
