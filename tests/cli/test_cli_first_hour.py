@@ -84,6 +84,8 @@ def test_bindings_used_by_limit_and_dotted_paths_count(cli: Cli, config: Path, t
     assert [r["id"] for r in dotted.json()["rows"]] == [5]
     missing_field = cli("retrieve", table, 'name = "${row.nme}"', "--bind", 'row={"name": "item 5"}')
     assert missing_field.code == 2 and "${row.nme}" in missing_field.err
+    itself = cli("retrieve", table, 'name = "${v}"', "--bind", "v=${v}", "--json")  # bound to its own text
+    assert itself.code == 0, itself.err
 
 
 def test_the_shell_expansion_trap_is_refused(cli: Cli, config: Path, table: str) -> None:

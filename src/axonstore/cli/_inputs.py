@@ -113,6 +113,14 @@ def _text_literals(node: object) -> Iterator[str]:
             yield from _text_literals(getattr(node, f.name))
 
 
+def _resolves(placeholder: str, name: str, bindings: Mapping[str, str]) -> bool:
+    """Whether the library's interpolation gives ``placeholder`` a value from ``bindings``."""
+    if name in bindings:
+        return True
+    # `${row.field}`: the library walks the JSON of binding `row` (the field may be missing).
+    return "." in name and interpolate(placeholder, bindings) != placeholder
+
+
 def _check_bindings(templates: Sequence[str], bindings: Mapping[str, str]) -> None:
     """CONTRACT D17 in the CLI: a typo'd ``${stat}`` or ``--bind stat=…`` would silently match nothing.
 
@@ -123,7 +131,7 @@ def _check_bindings(templates: Sequence[str], bindings: Mapping[str, str]) -> No
     for template in templates:
         for match in _PLACEHOLDER.finditer(template):
             name = match.group(1) if match.group(1) is not None else match.group(2)
-            if interpolate(match.group(0), bindings) == match.group(0):
+            if not _resolves(match.group(0), name, bindings):
                 given = f" (given: {', '.join(bindings)})" if bindings else ""
                 raise typer.BadParameter(
                     f"the filter uses `{match.group(0)}` but no --bind {name.partition('.')[0]}=VALUE "
