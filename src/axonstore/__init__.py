@@ -12,6 +12,7 @@ Quick start::
 from __future__ import annotations
 
 import logging
+from importlib import metadata as _metadata
 
 from axonstore.audit import AuditChain
 from axonstore.backend import Pin, PostgresStoreBackend, Transaction
@@ -205,5 +206,15 @@ __all__ = [
     "VerifyReport",
 ]
 
+try:
+    #: The installed distribution's version (from its metadata: one source of truth, pyproject.toml).
+    __version__: str = _metadata.version("axonstore")
+except _metadata.PackageNotFoundError:  # a source tree on sys.path that was never installed
+    __version__ = "0+unknown"
+
 # A library logs; the application decides where records go (the CLI shows them with --debug).
 logging.getLogger("axonstore").addHandler(logging.NullHandler())
+# The pool's warnings (a failed connection attempt, retried) describe what the library then raises as a
+# typed `Connect`; in a script that configured no logging they would reach stderr through logging's
+# last-resort handler (issue 10 §8). Records still propagate to any handler the application installs.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
