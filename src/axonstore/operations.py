@@ -43,6 +43,7 @@ from axonstore.errors import (
     UnboundedWrite,
 )
 from axonstore.filter import (
+    MAX_PARAMETERS,
     Aggregate,
     Filter,
     check_parameter_count,
@@ -96,6 +97,7 @@ _VALUE_SCALARS: Final = (
     str, bool, int, float, Decimal, uuid.UUID, dt.date, dt.time, dt.timedelta, bytes, bytearray, memoryview,
 )  # fmt: skip
 _TOKEN_VERSION: Final = 1
+_PLAIN: Final = frozenset({int, float, bool, type(None)})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -328,6 +330,14 @@ def _check_json(column: str, value: object) -> None:
 
 def _pairs(data: object) -> list[tuple[str, object]]:
     """Column data as ordered pairs: identifiers checked, values of a type a statement can carry."""
+    if type(data) is dict:  # the common case, without the generic checks below
+        fast: list[tuple[str, object]] = []
+        for column, value in data.items():
+            checked_ident("column", column)
+            kind = type(value)
+            plain = kind in _PLAIN or (kind is str and value.isascii())
+            fast.append((column, value if plain else _check_value(column, value)))
+        return fast
     if isinstance(data, Mapping):
         items = list(data.items())
     elif isinstance(data, Sequence) and not isinstance(data, str | bytes | bytearray):
@@ -489,7 +499,8 @@ def prepare_insert(table: str, data: Data, *, returning: str = "") -> Insert:
     if not pairs:
         raise EmptyData("insert")
     columns = tuple(column for column, _ in pairs)
-    check_parameter_count(0, sum(value is not None for _, value in pairs))
+    if len(pairs) > MAX_PARAMETERS:  # only then can the values be too many to bind
+        check_parameter_count(0, sum(value is not None for _, value in pairs))
     return Insert(table, columns, (tuple(value for _, value in pairs),), _returning(returning))
 
 

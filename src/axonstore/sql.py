@@ -14,8 +14,8 @@ its edge and renders the same way the backends do:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TypeAlias
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final, TypeAlias
 
 from axonstore.filter import (
     MAX_PARAMETERS,
@@ -175,14 +175,46 @@ def _seek(keys: OrderKeys, after: Sequence[object], types: Types, params: Params
 
 
 def insert_sql(insert: Insert, schema: str | None, types: Types = None) -> Statement:
-    """``INSERT INTO … (…) VALUES (…)[, (…)…] [ON CONFLICT …] [RETURNING …]`` for every row of ``insert``."""
+    """``INSERT INTO … (…) VALUES (…)[, (…)…] [ON CONFLICT …] [RETURNING …]`` for every row of ``insert``.
+
+    The text of a one-row insert is remembered by its shape (table, columns, which values are NULL,
+    conflict, returning, column types): a warm ``persist`` renders nothing, it only lists its values.
+    """
+    if len(insert.rows) == 1:
+        row = insert.rows[0]
+        nulls = tuple([value is None for value in row])
+        key = ("insert", insert.table, schema, insert.columns, nulls, insert.conflict, insert.update,
+               insert.returning)  # fmt: skip
+        sql = _remembered(key, types, lambda: _insert_text(insert, schema, types))
+        return sql, [value for value in row if value is not None]
+    return _insert_text(insert, schema, types), [v for row in insert.rows for v in row if v is not None]
+
+
+def _insert_text(insert: Insert, schema: str | None, types: Types) -> str:
     relation = qualified_relation(insert.table, schema)
     columns = [checked_ident("column", column) for column in insert.columns]
     params: Params = []
     rows = ", ".join([_values(row, insert.columns, types, params) for row in insert.rows])
     check_parameter_count(0, len(params))
     sql = f"INSERT INTO {relation} ({', '.join(columns)}) VALUES {rows}"
-    return sql + _conflict(insert) + _returning(insert.returning), params
+    return sql + _conflict(insert) + _returning(insert.returning)
+
+
+#: Statement texts by shape, each with the column-types mapping it was rendered for (compared by
+#: identity: a cached schema keeps its mapping, so a re-resolved table renders afresh).
+_TEXTS: dict[tuple[object, ...], tuple[str, object]] = {}
+_TEXTS_MAX: Final = 4096
+
+
+def _remembered(key: tuple[object, ...], types: Types, render: Callable[[], str]) -> str:
+    hit = _TEXTS.get(key)
+    if hit is not None and hit[1] is types:
+        return hit[0]
+    text = render()
+    if len(_TEXTS) >= _TEXTS_MAX:
+        _TEXTS.clear()  # a crude bound: shapes are few in practice, and re-rendering is cheap
+    _TEXTS[key] = (text, types)
+    return text
 
 
 def _conflict(insert: Insert) -> str:
@@ -225,21 +257,29 @@ def copy_sql(insert: Insert, schema: str | None) -> str:
 
 def update_sql(update: Update, schema: str | None, types: Types = None) -> Statement:
     """``UPDATE … SET "c" = $k::udt | NULL, … WHERE <clause> [RETURNING …]``, the clause numbered after
-    the SET values."""
+    the SET values (the SET text is remembered by its shape, as for a one-row insert)."""
+    pairs = update.pairs
+    params: Params = [value for _, value in pairs if value is not None]
+    nulls = tuple([value is None for _, value in pairs])
+    key = ("update", update.table, schema, tuple([c for c, _ in pairs]), nulls)
+    head = _remembered(key, types, lambda: _update_head(update, schema, types))
+    clause, where_params = _where(update.filter, len(params), types, update.bindings)
+    return f"{head} WHERE {clause}{_returning(update.returning)}", params + where_params
+
+
+def _update_head(update: Update, schema: str | None, types: Types) -> str:
     relation = qualified_relation(update.table, schema)
-    params: Params = []
     assignments = []
+    placeholder = 0
     for column, value in update.pairs:
         quoted = checked_ident("column", column)
         if value is None:
             assignments.append(f"{quoted} = NULL")
         else:
-            params.append(value)
-            assignments.append(f"{quoted} = ${len(params)}{type_cast(types, column)}")
-    check_parameter_count(0, len(params))
-    clause, where_params = _where(update.filter, len(params), types, update.bindings)
-    sql = f"UPDATE {relation} SET {', '.join(assignments)} WHERE {clause}"
-    return sql + _returning(update.returning), params + where_params
+            placeholder += 1
+            assignments.append(f"{quoted} = ${placeholder}{type_cast(types, column)}")
+    check_parameter_count(0, placeholder)
+    return f"UPDATE {relation} SET {', '.join(assignments)}"
 
 
 def delete_sql(delete: Delete, schema: str | None, types: Types = None) -> Statement:

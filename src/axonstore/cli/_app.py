@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.text import Text
 
 from axonstore.backend import PostgresStoreBackend
@@ -257,6 +258,16 @@ def retrieve(
         str, typer.Option(metavar="EXPR", help="count, sum(col), avg(col), min(col), max(col).")
     ] = "",
     group_by: Annotated[str, typer.Option(metavar="COLS", help="Columns for --aggregate.")] = "",
+    columns: Annotated[str, typer.Option(metavar="COLS", help="Only these columns: 'id, status'.")] = "",
+    page_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=10_000, metavar="N", help="One keyset page of N rows; prints the next token."
+        ),
+    ] = None,
+    after: Annotated[
+        str | None, typer.Option(metavar="TOKEN", help="The page after TOKEN (from --page-size's output).")
+    ] = None,
     max_rows: Annotated[
         int | None,
         typer.Option(
@@ -269,11 +280,53 @@ def retrieve(
 ) -> None:
     """Rows matching WHERE as a table; --json prints the retrieval envelope."""
     bindings = _bindings(bind)
+    if page_size is not None or after is not None:
+        if page_size is None or limit or aggregate or group_by or max_rows is not None:
+            raise typer.BadParameter(
+                "--after needs --page-size, and a page takes neither --limit, --aggregate, --group-by "
+                "nor --max-rows",
+                param_hint="'--page-size'",
+            )
+        shape = _PageShape(order_by, page_size, after, columns)
+        _run(_opts(config, as_json, debug), lambda opts: _page(opts, store, where, bindings, shape))
+        return
     options: dict[str, Any] = {"order_by": order_by, "limit": limit, "aggregate": aggregate}
     options["group_by"] = group_by
-    if max_rows is not None:  # only when given: StoreHandle.retrieve(max_rows=) is new in 0.2
+    options["columns"] = columns
+    if max_rows is not None:
         options["max_rows"] = max_rows
     _run(_opts(config, as_json, debug), lambda opts: _retrieve(opts, store, where, bindings, options))
+
+
+@dataclass(frozen=True)
+class _PageShape:
+    order_by: str
+    size: int
+    after: str | None
+    columns: str
+
+
+async def _page(
+    opts: _Opts, store: str, where: str, bindings: dict[str, str] | None, shape: _PageShape
+) -> int:
+    _check_where(opts, where, bindings)
+    async with _opened(opts, [store]) as registry:
+        page = await registry.store(store).page(
+            where,
+            bindings,
+            order_by=shape.order_by,
+            size=shape.size,
+            after=shape.after,
+            columns=shape.columns,
+        )
+    if opts.json:
+        _print_json({"rows": page.rows, "next": page.next})
+        return EXIT_OK
+    console = _console()
+    console.print(rows_table(page.rows))
+    tail = f"next page: --after {page.next}" if page.next else "last page"
+    console.print(Text(f"{len(page.rows)} row(s); {tail}"))
+    return EXIT_OK
 
 
 async def _retrieve(
@@ -369,15 +422,33 @@ async def _stream(
 def persist(
     store: Store,
     set_: Sets = None,
+    from_jsonl: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-jsonl", metavar="FILE", help="One JSON object per line ('-': stdin); all rows or none."
+        ),
+    ] = None,
     audit_log: AuditLog = None,
     key_file: KeyFile = None,
     config: Config = _DEFAULT_CONFIG,
     as_json: AsJson = False,
     debug: Debug = False,
 ) -> None:
-    """Insert one row built from --set COL=VALUE."""
+    """Insert one row built from --set COL=VALUE, or every row of --from-jsonl FILE (all or none)."""
     data = _data(set_)
     audit = _AuditFile.from_options(audit_log, key_file)
+    if from_jsonl is not None:
+        if data:
+            raise typer.BadParameter("give --set or --from-jsonl, not both", param_hint="'--from-jsonl'")
+        rows = _jsonl_rows(from_jsonl)
+
+        async def many(handle: StoreHandle) -> int:
+            return await _persist_rows(handle, rows)
+
+        _run(
+            _opts(config, as_json, debug), lambda opts: _write(opts, store, "persist", audit, _no_check, many)
+        )
+        return
 
     def check(_: _Opts) -> None:
         if not data:
@@ -387,6 +458,94 @@ def persist(
         return await handle.persist(data)
 
     _run(_opts(config, as_json, debug), lambda opts: _write(opts, store, "persist", audit, check, work))
+
+
+def _no_check(_: _Opts) -> None:
+    """Rows from a file were checked as they were read."""
+
+
+#: Rows per statement batch of ``persist --from-jsonl`` (one transaction for them all): the progress
+#: bar advances per batch.
+_JSONL_BATCH = 5_000
+
+
+def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
+    """Every line of a JSON-lines file as a row (a usage error names the first bad line)."""
+    raw = sys.stdin.buffer.read() if str(path) == "-" else _read_bytes(path)
+    rows: list[dict[str, Any]] = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            reason = "nested too deep" if isinstance(exc, RecursionError) else str(exc)[:80]
+            raise typer.BadParameter(
+                f"line {number} is not JSON ({reason})", param_hint="'--from-jsonl'"
+            ) from None
+        if not isinstance(row, dict):
+            raise typer.BadParameter(f"line {number} is not a JSON object", param_hint="'--from-jsonl'")
+        rows.append(row)
+    return rows
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="'--from-jsonl'") from None
+
+
+async def _persist_rows(handle: StoreHandle, rows: list[dict[str, Any]]) -> int:
+    """``persist_many`` in batches inside one transaction, with a progress bar on a terminal."""
+    console = _console()
+    async with handle.transaction() as tx:
+        if not console.is_terminal or len(rows) <= _JSONL_BATCH:
+            return await handle.persist_many(rows, conn=tx)
+        done = 0
+        with Progress(TextColumn("persist"), BarColumn(), MofNCompleteColumn(), console=console) as bar:
+            task = bar.add_task("rows", total=len(rows))
+            for start in range(0, len(rows), _JSONL_BATCH):
+                done += await handle.persist_many(rows[start : start + _JSONL_BATCH], conn=tx)
+                bar.update(task, completed=done)
+        return done
+
+
+@app.command()
+def upsert(
+    store: Store,
+    set_: Sets = None,
+    on_conflict: Annotated[
+        str, typer.Option("--on-conflict", metavar="COLS", help="The conflict target: 'id' or 'a, b'.")
+    ] = "",
+    update: Annotated[
+        str | None,
+        typer.Option(
+            metavar="COLS", help="Columns to update on conflict (default: all but the target; '' : none)."
+        ),
+    ] = None,
+    audit_log: AuditLog = None,
+    key_file: KeyFile = None,
+    config: Config = _DEFAULT_CONFIG,
+    as_json: AsJson = False,
+    debug: Debug = False,
+) -> None:
+    """Insert a row from --set COL=VALUE, or update the row --on-conflict finds."""
+    data = _data(set_)
+    audit = _AuditFile.from_options(audit_log, key_file)
+
+    def check(_: _Opts) -> None:
+        if not data:
+            raise EmptyData("upsert")
+        if not on_conflict.strip():
+            raise typer.BadParameter(
+                "name the conflict target, e.g. --on-conflict id", param_hint="'--on-conflict'"
+            )
+
+    async def work(handle: StoreHandle) -> int:
+        return await handle.upsert(data, on_conflict, update)
+
+    _run(_opts(config, as_json, debug), lambda opts: _write(opts, store, "upsert", audit, check, work))
 
 
 @app.command()
