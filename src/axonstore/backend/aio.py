@@ -98,6 +98,7 @@ S = TypeVar("S", bound=Spec)
 Conn = psycopg.AsyncConnection[Any]
 Run = Callable[[Conn, S, ResolvedTable], Awaitable[T]]  # sync: Run = Callable[[Conn, S, ResolvedTable], T]
 _NO_TRANSACTION = contextlib.nullcontext()
+_Lock = asyncio.Lock  # sync: _Lock = threading.Lock
 
 
 class PostgresStoreBackend(BackendCore, AsyncVerbs):
@@ -115,13 +116,14 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
         super().__init__(dsn, store_name, namespace, max_connections)
         self._clock = IdleClock()
         self._pool = self._make_pool()
-        self._opening = asyncio.Lock()  # sync: self._opening = threading.Lock()
+        self._opening = _Lock()
         self._opened = False
         self._closed = False
         # The next opening first connects once on its own, so that a connection the server refuses
         # for good (a wrong password, a missing database) fails at once, not after the acquire timeout.
         self._preflight = True
         self._in_use = 0  # connections handed out right now (pins included): tells exhaustion apart
+        self._miss_locks: dict[tuple[str, str], _Lock] = {}
         self._loop: asyncio.AbstractEventLoop | None = None  # sync: drop
         self._watchdog: asyncio.Task[None] | None = None  # sync: drop
         self._health_check: asyncio.Task[None] | None = None  # sync: drop
@@ -347,7 +349,26 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
                     self._after_failure(error)
                     raise error from cause
                 self.evict_stale(spec, error)
-            return await self._miss(conn, spec, key, run, in_transaction)
+            if in_transaction:
+                return await self._miss(conn, spec, key, run, in_transaction)
+            # One introspection per table at a time: the tasks (threads) that missed together wait
+            # for the first, then find its schema in the cache.
+            async with self._miss_lock(key):
+                resolved = cached_schema(spec, key)
+                if resolved is None:
+                    return await self._miss(conn, spec, key, run, in_transaction)
+            try:
+                return await run(conn, spec, resolved)
+            except psycopg.Error as exc:
+                error = classify(spec.op, exc, self._dsn)
+                self._after_failure(error)
+                raise error from exc
+
+    def _miss_lock(self, key: tuple[str, str]) -> _Lock:
+        lock = self._miss_locks.get(key)
+        if lock is None:
+            lock = self._miss_locks.setdefault(key, _Lock())
+        return lock
 
     async def _miss(
         self, conn: Conn, spec: S, key: tuple[str, str], run: Run[S, T], in_transaction: bool
