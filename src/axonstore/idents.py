@@ -21,6 +21,12 @@ def is_safe_identifier(name: str) -> bool:
     return _SAFE.fullmatch(name) is not None
 
 
+def shown(value: object) -> str:
+    """How a value that is not text is named in an error: by its type (its ``str`` may fail, or hold
+    what should not be echoed)."""
+    return f"<a {type(value).__name__}, not a str>"
+
+
 def quote_ident(name: str) -> str:
     """Double-quote a name already known to be safe (safe names contain no quote to escape)."""
     return f'"{name}"'
@@ -28,25 +34,23 @@ def quote_ident(name: str) -> str:
 
 def checked_ident(kind: str, name: str) -> str:
     """Validate then quote; ``InvalidIdentifier(kind, name)`` for an unsafe name."""
-    try:
-        return _checked(kind, name)
-    except TypeError:  # unhashable: certainly not an identifier
-        raise InvalidIdentifier(kind, str(name)) from None
+    if type(name) is not str:
+        raise InvalidIdentifier(kind, shown(name))
+    return _checked(kind, name)
 
 
 @lru_cache(maxsize=8192)  # every column of every write passes here: answer from memory
 def _checked(kind: str, name: str) -> str:
-    if not isinstance(name, str) or _SAFE.fullmatch(name) is None:
-        raise InvalidIdentifier(kind, str(name))
+    if _SAFE.fullmatch(name) is None:
+        raise InvalidIdentifier(kind, name)
     return f'"{name}"'
 
 
 def qualified_relation(table: str, schema: str | None) -> str:
     """``"schema"."table"`` when the schema is safe, else ``"table"``; ``InvalidIdentifier`` for the table."""
-    try:
-        return _qualified(table, schema)
-    except TypeError:  # an unhashable "name" is no identifier at all
-        raise InvalidIdentifier("table", str(table)) from None
+    if type(table) is not str:
+        raise InvalidIdentifier("table", shown(table))
+    return _qualified(table, schema)
 
 
 @lru_cache(maxsize=4096)  # on every statement; the answer depends on the two names only

@@ -64,11 +64,13 @@ class Backpressure(enum.Enum):
         """A policy from itself or its slug (``"drop_oldest"``, case-insensitive); ``BadPolicy`` else."""
         if isinstance(value, Backpressure):
             return value
-        slug = str(value).strip().lower().replace("-", "_")
+        if not isinstance(value, str):
+            raise BadPolicy(f"<a {type(value).__name__}, not a policy name>")
+        slug = value.strip().lower().replace("-", "_")
         for policy in cls:
             if policy.value == slug:
                 return policy
-        raise BadPolicy(str(value))
+        raise BadPolicy(value)
 
 
 class _HasIsSet(Protocol):
