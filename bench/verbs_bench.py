@@ -16,12 +16,13 @@ columns — every contender with its own pool of 4 connections (``prepare_thresh
 
    Goal (issue 13): ``insert_many`` takes ≤ 1/5 of the time of the ``insert`` loop. The ratios to the
    hand-written ``executemany`` and ``COPY`` are printed (no goal is set for them).
-2. **Where the threshold belongs**: ``insert_many`` at 1 000 / 2 000 / 5 000 / 10 000 / 50 000 rows
-   (``--quick``: 1 000 / 10 000 / 50 000) with each path forced: the backend's ``uses_copy`` decision
-   (``axonstore.backend.aio.uses_copy``) is replaced, for the call, by one that answers ``False``
-   (multi-row ``VALUES`` in chunks under 65 535 parameters, in one transaction) or ``True`` (``COPY``)
-   and counts that it was asked. Each size prints both times, the faster path, the path the default
-   threshold picks, and PASS/MISS for "the default picks the faster path" (a tie within 10 % passes).
+2. **Where the threshold belongs**: ``insert_many`` at 100 / 300 / 1 000 / 2 000 / 5 000 / 10 000 /
+   50 000 rows (``--quick``: 100 / 1 000 / 10 000 / 50 000) with each path forced: the backend's
+   ``uses_copy`` decision (``axonstore.backend.aio.uses_copy``) is replaced, for the call, by one that
+   answers ``False`` (multi-row ``VALUES`` in chunks under 65 535 parameters, in one transaction) or
+   ``True`` (``COPY``) and counts that it was asked. Each size prints both times, the faster path, the
+   path the default threshold picks, and PASS/MISS for "the default picks the faster path" (a tie
+   within 10 % passes).
 3. **Paging at depth**: a table of ``--page-rows`` rows (101 000), pages of 100 in primary-key order.
    One untimed ``page()`` walk records the token at each depth (0, 1 000, 10 000, 50 000, 100 000); then,
    interleaved, at each depth: axonstore ``page(t, order_by="id", size=100, after=token)``, raw psycopg
@@ -117,7 +118,7 @@ class Config:
 FULL: Final = Config(
     rounds=5,
     rows=10_000,
-    sizes=(1_000, 2_000, 5_000, 10_000, 50_000),
+    sizes=(100, 300, 1_000, 2_000, 5_000, 10_000, 50_000),
     page_rows=101_000,
     depths=(0, 1_000, 10_000, 50_000, 100_000),
     page_repeats=31,
@@ -125,7 +126,7 @@ FULL: Final = Config(
 QUICK: Final = Config(
     rounds=1,
     rows=10_000,
-    sizes=(1_000, 10_000, 50_000),
+    sizes=(100, 1_000, 10_000, 50_000),
     page_rows=101_000,
     depths=(0, 10_000, 100_000),
     page_repeats=7,
