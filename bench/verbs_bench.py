@@ -73,6 +73,7 @@ CAPACITY: Final = 4
 PAGE_SIZE: Final = 100
 GOAL_MANY_FRACTION: Final = 1 / 5  # issue 13: insert_many ≤ 1/5 of the time of N inserts
 GOAL_PAGE_GROWTH: Final = 2.0  # ours: a keyset page at depth 100 000 ≤ 2× a page at depth 0
+_DECISION: Final = "uses_copy"  # the name the async backend looks its COPY decision up by, per call
 TIE: Final = 0.10  # within 10 %: either path is right for the threshold verdict
 _CREATE: Final = """
 DROP TABLE IF EXISTS {t};
@@ -279,11 +280,11 @@ def forced_path(copy: bool, asked: list[int]) -> Iterator[None]:
         asked.append(len(insert.rows))
         return copy
 
-    backend_aio.uses_copy = decide  # type: ignore[assignment]
+    setattr(backend_aio, _DECISION, decide)
     try:
         yield
     finally:
-        backend_aio.uses_copy = default_uses_copy
+        setattr(backend_aio, _DECISION, default_uses_copy)
 
 
 async def part_threshold(bench: Bench, cfg: Config, log: TextIO) -> dict[int, dict[str, list[float]]]:
@@ -291,15 +292,14 @@ async def part_threshold(bench: Bench, cfg: Config, log: TextIO) -> dict[int, di
     out: dict[int, dict[str, list[float]]] = {}
     for size in cfg.sizes:
         rows = make_rows(size)
+        load = bulk_contenders(bench, rows)["insert_many"]
         out[size] = {"VALUES": [], "COPY": []}
         for r in range(cfg.rounds + 1):  # round 0 is a warm-up, not kept
             paths = ["VALUES", "COPY"] if r % 2 == 0 else ["COPY", "VALUES"]
             for path in paths:
                 asked: list[int] = []
                 with forced_path(path == "COPY", asked):
-                    seconds = await timed_load(
-                        bench, size, lambda rows=rows: bench.backend.insert_many(TABLE, rows)
-                    )
+                    seconds = await timed_load(bench, size, load)
                 if asked != [size]:
                     raise RuntimeError(
                         f"the forced {path} decision was asked {asked}, not once for {size} rows"
