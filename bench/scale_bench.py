@@ -164,8 +164,8 @@ def print_flows(lane: str, data: dict[str, list[FlowRound]], cfg: Config, out: T
         lat = [x for r in rounds for x in r.latencies]
         summary[name] = {
             "ops_s": statistics.median(ops / r.seconds for r in rounds),
-            "p50_ms": _pct(lat, 0.50) * 1e3 if lat else float("nan"),
-            "p99_ms": _pct(lat, 0.99) * 1e3 if lat else float("nan"),
+            "p50_ms": _pct(lat, 0.50) * 1e3 if lat else 0.0,  # no op succeeded: the errors say why
+            "p99_ms": _pct(lat, 0.99) * 1e3 if lat else 0.0,
             "errors": sum(r.errors for r in rounds),
             "first_error": next((r.first_error for r in rounds if r.first_error), ""),
         }
@@ -365,11 +365,12 @@ def print_filters(series: list[Series], cfg: Config, out: TextIO) -> dict[str, A
                 exp = (
                     math.log(t / med[(full, previous, new)]) / math.log(c / previous)
                     if previous is not None
-                    else float("nan")
+                    else None
                 )
-                ok = math.isnan(exp) or exp <= GOAL_EXPONENT
+                ok = exp is None or exp <= GOAL_EXPONENT
                 passed &= ok
-                cells += f"{t:>{11 if not new else 10}.1f}{t / c:>9.2f}{exp:>6.2f}{'' if ok else '!'}"
+                shown = "—" if exp is None else f"{exp:.2f}"
+                cells += f"{t:>{11 if not new else 10}.1f}{t / c:>9.2f}{shown:>6}{'' if ok else '!'}"
                 row["new" if new else "cached"] = {
                     "us": t,
                     "us_per_condition": t / c,
