@@ -98,7 +98,6 @@ _VALUE_SCALARS: Final = (
     str, bool, int, float, Decimal, uuid.UUID, dt.date, dt.time, dt.timedelta, bytes, bytearray, memoryview,
 )  # fmt: skip
 _TOKEN_VERSION: Final = 1
-_PLAIN: Final = frozenset({int, float, bool, type(None)})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -341,9 +340,7 @@ def _pairs(data: object) -> list[tuple[str, object]]:
         fast: list[tuple[str, object]] = []
         for column, value in data.items():
             checked_ident("column", column)
-            kind = type(value)
-            plain = kind in _PLAIN or (kind is str and value.isascii())
-            fast.append((column, value if plain else _check_value(column, value)))
+            fast.append((column, _check_value(column, value)))
         return fast
     if isinstance(data, Mapping):
         items = list(data.items())
@@ -524,9 +521,19 @@ def prepare_insert_many(table: str, rows: Sequence[Mapping[str, object]], *, ret
         raise EmptyData("insert")
     columns = tuple(column for column, _ in first)
     values = [tuple(value for _, value in first)]
+    keys = dict.fromkeys(columns).keys()
     for index in range(1, len(rows)):
-        values.append(_same_columns(columns, _row_pairs(rows[index], index), index))
+        row = rows[index]
+        if type(row) is dict and row.keys() == keys:  # the names were checked with the first row
+            values.append(_row_values(row, columns))
+        else:
+            values.append(_same_columns(columns, _row_pairs(row, index), index))
     return Insert(table, columns, tuple(values), back)
+
+
+def _row_values(row: dict[str, object], columns: tuple[str, ...]) -> tuple[object, ...]:
+    """A row with the first row's keys: its values in the first row's column order, each checked."""
+    return tuple([_check_value(column, row[column]) for column in columns])
 
 
 def _row_pairs(row: object, index: int) -> list[tuple[str, object]]:
