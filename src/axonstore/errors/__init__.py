@@ -32,7 +32,12 @@ says what to do. The driver's exception, when there is one, is the ``__cause__``
     │   └── UnelevatedWrite(store, floor, op)   MalformedConfidence(store, value, op)
     │       SubFloorWrite(store, confidence, floor, op)
     ├── CapabilityDenied(store, required, held)
-    └── AuditChainBroken(index, reason)
+    ├── AuditChainBroken(index, reason)
+    ├── AgentError                        refusals of the MCP server (CONTRACT §15)
+    │   ├── ColumnNotAllowed(column)       TooManyRowsAffected(op, store, affected, limit)
+    │   ├── RateLimited(principal, reason) InvalidCursor(reason)     InvalidArguments(detail)
+    │   └── UnknownPrincipal(name, declared)                         PrivilegedRole(store, role, reason)
+    └── McpUnavailable
 
 Example::
 
@@ -44,6 +49,17 @@ Example::
 
 from __future__ import annotations
 
+from axonstore.errors._agents import (
+    AgentError,
+    ColumnNotAllowed,
+    InvalidArguments,
+    InvalidCursor,
+    McpUnavailable,
+    PrivilegedRole,
+    RateLimited,
+    TooManyRowsAffected,
+    UnknownPrincipal,
+)
 from axonstore.errors._base import StoreError
 from axonstore.errors._database import (
     AmbiguousTable,
@@ -116,6 +132,7 @@ from axonstore.errors._registry import (
 )
 
 __all__ = [
+    "AgentError",
     "AmbiguousTable",
     "AuditChainBroken",
     "BadAggregate",
@@ -125,6 +142,7 @@ __all__ = [
     "BadPolicy",
     "BadTimeValue",
     "CapabilityDenied",
+    "ColumnNotAllowed",
     "ColumnTooLong",
     "Connect",
     "DanglingConnector",
@@ -144,12 +162,15 @@ __all__ = [
     "ExpectedValue",
     "FilterError",
     "ForeignPin",
+    "InvalidArguments",
+    "InvalidCursor",
     "InvalidDeclaration",
     "InvalidIdentifier",
     "InvalidNumber",
     "LikeRequiresText",
     "LikeWithTime",
     "MalformedConfidence",
+    "McpUnavailable",
     "MissingEnvVar",
     "MissingOperator",
     "MissingPerTenantSchemaEnv",
@@ -157,7 +178,9 @@ __all__ = [
     "NullInList",
     "NullWithNonEqualityOp",
     "PoolInit",
+    "PrivilegedRole",
     "Query",
+    "RateLimited",
     "RegistryError",
     "SchemaDrift",
     "StoreError",
@@ -166,6 +189,7 @@ __all__ = [
     "TooDeep",
     "TooManyConditions",
     "TooManyParameters",
+    "TooManyRowsAffected",
     "TooManyValues",
     "UnbalancedParen",
     "UnboundedWrite",
@@ -173,6 +197,7 @@ __all__ = [
     "UnexpectedChar",
     "UnknownBackend",
     "UnknownColumn",
+    "UnknownPrincipal",
     "UnknownResource",
     "UnknownStore",
     "UnquotedValue",
