@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import threading
 import time
@@ -28,6 +29,8 @@ GENESIS_HASH = "0" * 64
 
 WriteOp = Literal["persist", "mutate", "purge"]
 _WRITE_OPS: frozenset[str] = frozenset(("persist", "mutate", "purge"))
+# An MCP tool call (CONTRACT §15): ``mcp.<tool>``, recorded with the principal and the outcome.
+_MCP_OP = re.compile(r"mcp\.[A-Za-z0-9_.-]{1,128}")
 
 
 def summary_for(op: str, store: str, n: int) -> str:
@@ -42,6 +45,7 @@ def summary_for(op: str, store: str, n: int) -> str:
 
 
 _PAYLOAD_KEYS = frozenset(("seq", "op", "store", "summary", "timestamp_ms"))
+_MCP_PAYLOAD_KEYS = _PAYLOAD_KEYS | {"principal", "outcome"}
 _LINE_KEYS = ("payload", "payload_hash", "previous_hash", "signature", "chain_hash")
 
 
@@ -129,14 +133,30 @@ class AuditChain:
     def __repr__(self) -> str:
         return f"AuditChain(len={len(self)}, head={self.head[:12]}…)"
 
-    def append(self, op: WriteOp, store: str, summary: str, timestamp_ms: int | None = None) -> AuditEntry:
-        """Record a successful write; ``timestamp_ms`` defaults to now (ms since the Unix epoch)."""
-        if op not in _WRITE_OPS:
-            raise ValueError(f"unknown audit op {op!r}: expected persist, mutate or purge")
+    def append(
+        self,
+        op: str,
+        store: str,
+        summary: str,
+        timestamp_ms: int | None = None,
+        *,
+        principal: str | None = None,
+        outcome: str | None = None,
+    ) -> AuditEntry:
+        """Record a successful write; ``timestamp_ms`` defaults to now (ms since the Unix epoch).
+
+        An MCP tool call is ``op="mcp.<tool>"`` with ``principal`` and ``outcome`` (``ok`` or the error
+        class); those two fields belong to such entries only.
+        """
+        is_mcp = isinstance(op, str) and _MCP_OP.fullmatch(op) is not None
+        if op not in _WRITE_OPS and not is_mcp:
+            raise ValueError(f"unknown audit op {op!r}: expected persist, mutate, purge or mcp.<tool>")
         stamp = time.time_ns() // 1_000_000 if timestamp_ms is None else timestamp_ms
         # verify() accepts only this shape, so refuse here what would make the chain unverifiable.
         if not isinstance(store, str) or not isinstance(summary, str) or type(stamp) is not int:
             raise TypeError("store and summary must be str and timestamp_ms an int")
+        if is_mcp != (isinstance(principal, str) and isinstance(outcome, str)):
+            raise TypeError("an mcp.<tool> entry needs principal and outcome (str); a write takes neither")
         with self._lock:
             previous = self._entries[-1].chain_hash if self._entries else GENESIS_HASH
             payload: dict[str, Any] = {
@@ -146,6 +166,8 @@ class AuditChain:
                 "summary": summary,
                 "timestamp_ms": stamp,
             }
+            if is_mcp:
+                payload |= {"principal": principal, "outcome": outcome}
             entry = self._make_entry(payload, previous)
             self._entries.append(entry)
         return entry
@@ -241,15 +263,19 @@ def _check_key(key: object) -> bytes:
 
 def _payload_problem(payload: Mapping[str, Any], index: int) -> str | None:
     """Why a payload does not have the exact shape ``append`` gives it, or ``None``."""
-    if set(payload) != _PAYLOAD_KEYS:
-        return f"the payload's fields are {sorted(payload)}, expected {sorted(_PAYLOAD_KEYS)}"
+    op = payload.get("op")
+    is_mcp = isinstance(op, str) and _MCP_OP.fullmatch(op) is not None
+    expected = _MCP_PAYLOAD_KEYS if is_mcp else _PAYLOAD_KEYS
+    if set(payload) != expected:
+        return f"the payload's fields are {sorted(payload)}, expected {sorted(expected)}"
     seq = payload["seq"]
     if type(seq) is not int or seq != index:
         return f"seq is {seq!r}, expected {index} (an entry was dropped, inserted or moved)"
-    if payload["op"] not in _WRITE_OPS:
-        return f"op is {payload['op']!r}, expected persist, mutate or purge"
-    if not isinstance(payload["store"], str) or not isinstance(payload["summary"], str):
-        return "store and summary must be strings"
+    if not is_mcp and (not isinstance(op, str) or op not in _WRITE_OPS):
+        return f"op is {op!r}, expected persist, mutate, purge or mcp.<tool>"
+    texts = ("store", "summary", "principal", "outcome") if is_mcp else ("store", "summary")
+    if not all(isinstance(payload[key], str) for key in texts):
+        return f"{', '.join(texts)} must be strings"
     if type(payload["timestamp_ms"]) is not int:
         return "timestamp_ms must be an integer"
     return None
