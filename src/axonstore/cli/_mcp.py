@@ -10,7 +10,6 @@ the writes they made — is appended to the JSON-lines file that ``axonstore aud
 
 from __future__ import annotations
 
-import importlib.util
 import io
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +21,7 @@ from axonstore.cli._audit import AuditLog, KeyFile, _AuditFile
 from axonstore.cli._inputs import _DEFAULT_CONFIG, AsJson, Config, Debug, _opened, _opts
 from axonstore.cli._output import EXIT_OK, _err, _Opts, _run
 from axonstore.declarations import PrincipalSpec
-from axonstore.errors import McpUnavailable, UnknownPrincipal
+from axonstore.errors import UnknownPrincipal
 
 __all__ = ["mcp_command"]
 
@@ -89,21 +88,22 @@ class _Serve:
         self.allow_superuser = allow_superuser
 
     async def run(self, opts: _Opts) -> int:
-        if importlib.util.find_spec("mcp") is None or importlib.util.find_spec("jsonschema") is None:
-            raise McpUnavailable()
+        # Raises McpUnavailable (exit 1, with the pip line) when the extra is not installed.
         from axonstore import mcp as agents  # noqa: PLC0415 — the extra is optional
 
         sink = None if self.audit is None else _AuditSink(self.audit)
         async with _opened(opts) as registry:
+            principals = dict(registry.declarations.principals)
+            caller = None if self.transport == "http" else _stdio_principal(principals, self.principal)
             service = await agents.AgentService.start(registry, allow_superuser=self.allow_superuser)
             _warn_unbounded(service)
             if sink is not None:
                 service.audit_hooks.append(lambda *_: sink.mirror(registry.audit))
-            if self.transport == "http":
+            if caller is None:
                 _err(f"axonstore mcp: serving http://{_shown(self.host)}:{self.port}/mcp")
                 await agents.serve_http(service, host=self.host, port=self.port)
             else:
-                await agents.serve_stdio(service, _stdio_principal(service.principals, self.principal))
+                await agents.serve_stdio(service, caller)
         return EXIT_OK
 
 
