@@ -133,41 +133,43 @@ class AuditChain:
     def __repr__(self) -> str:
         return f"AuditChain(len={len(self)}, head={self.head[:12]}…)"
 
-    def append(
+    def append(self, op: WriteOp, store: str, summary: str, timestamp_ms: int | None = None) -> AuditEntry:
+        """Record a successful write; ``timestamp_ms`` defaults to now (ms since the Unix epoch)."""
+        if op not in _WRITE_OPS:
+            raise ValueError(f"unknown audit op {op!r}: expected persist, mutate or purge")
+        return self._append({"op": op, "store": store, "summary": summary}, timestamp_ms)
+
+    def append_call(
         self,
         op: str,
         store: str,
         summary: str,
-        timestamp_ms: int | None = None,
         *,
-        principal: str | None = None,
-        outcome: str | None = None,
+        principal: str,
+        outcome: str,
+        timestamp_ms: int | None = None,
     ) -> AuditEntry:
-        """Record a successful write; ``timestamp_ms`` defaults to now (ms since the Unix epoch).
+        """Record an MCP tool call (CONTRACT §15): ``op`` is ``mcp.<tool>``, ``outcome`` is ``ok`` or
+        the error class; refusals and failures are recorded too."""
+        if not isinstance(op, str) or _MCP_OP.fullmatch(op) is None:
+            raise ValueError(f"unknown audit op {op!r}: expected mcp.<tool>")
+        if not isinstance(principal, str) or not isinstance(outcome, str):
+            raise TypeError("principal and outcome must be str")
+        fields = {"op": op, "store": store, "summary": summary, "principal": principal, "outcome": outcome}
+        return self._append(fields, timestamp_ms)
 
-        An MCP tool call is ``op="mcp.<tool>"`` with ``principal`` and ``outcome`` (``ok`` or the error
-        class); those two fields belong to such entries only.
-        """
-        is_mcp = isinstance(op, str) and _MCP_OP.fullmatch(op) is not None
-        if op not in _WRITE_OPS and not is_mcp:
-            raise ValueError(f"unknown audit op {op!r}: expected persist, mutate, purge or mcp.<tool>")
+    def _append(self, fields: dict[str, Any], timestamp_ms: int | None) -> AuditEntry:
         stamp = time.time_ns() // 1_000_000 if timestamp_ms is None else timestamp_ms
         # verify() accepts only this shape, so refuse here what would make the chain unverifiable.
-        if not isinstance(store, str) or not isinstance(summary, str) or type(stamp) is not int:
+        if (
+            not isinstance(fields["store"], str)
+            or not isinstance(fields["summary"], str)
+            or type(stamp) is not int
+        ):
             raise TypeError("store and summary must be str and timestamp_ms an int")
-        if is_mcp != (isinstance(principal, str) and isinstance(outcome, str)):
-            raise TypeError("an mcp.<tool> entry needs principal and outcome (str); a write takes neither")
         with self._lock:
             previous = self._entries[-1].chain_hash if self._entries else GENESIS_HASH
-            payload: dict[str, Any] = {
-                "seq": len(self._entries),
-                "op": op,
-                "store": store,
-                "summary": summary,
-                "timestamp_ms": stamp,
-            }
-            if is_mcp:
-                payload |= {"principal": principal, "outcome": outcome}
+            payload: dict[str, Any] = {"seq": len(self._entries), **fields, "timestamp_ms": stamp}
             entry = self._make_entry(payload, previous)
             self._entries.append(entry)
         return entry

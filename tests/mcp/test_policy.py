@@ -332,9 +332,9 @@ def test_rate_and_concurrency_limits() -> None:
 
 def test_mcp_audit_entries_carry_principal_and_outcome_and_verify() -> None:
     chain = AuditChain(b"key")
-    chain.append("mcp.orders_retrieve", "orders", "retrieve: 3 row(s)", principal="bot", outcome="ok")
+    chain.append_call("mcp.orders_retrieve", "orders", "retrieve: 3 row(s)", principal="bot", outcome="ok")
     chain.append("persist", "orders", "persisted 1 row(s) to `orders`")
-    chain.append("mcp.unlisted", "", "refused", principal="bot", outcome="UnknownTool")
+    chain.append_call("mcp.unlisted", "", "refused", principal="bot", outcome="UnknownTool")
     chain.verify()
     text = io.StringIO()
     chain.export_jsonl(text)
@@ -347,10 +347,10 @@ def test_mcp_audit_entries_carry_principal_and_outcome_and_verify() -> None:
     with pytest.raises(AuditChainBroken) as info:
         AuditChain.import_jsonl([json.dumps(edited), *lines[1:]], key=b"key").verify()
     assert info.value.index == 0
-    with pytest.raises(TypeError):
-        chain.append("mcp.x", "orders", "s")  # an mcp entry without principal/outcome
     with pytest.raises(ValueError, match="unknown audit op"):
-        chain.append("mcp.orders\u200b_purge", "orders", "s", principal="p", outcome="ok")
+        chain.append("mcp.x", "orders", "s")  # type: ignore[arg-type]  # a call is not a write
+    with pytest.raises(ValueError, match="unknown audit op"):
+        chain.append_call("mcp.orders\u200b_purge", "orders", "s", principal="p", outcome="ok")
 
 
 # --------------------------------------------------------------------------------------------------

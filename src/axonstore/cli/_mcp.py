@@ -11,8 +11,9 @@ the writes they made — is appended to the JSON-lines file that ``axonstore aud
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -165,17 +166,33 @@ class _AuditSink:
                 self._chain = self._file._load()
             text = io.StringIO()
             for entry in entries:
-                payload = entry.payload
-                extra = {k: payload[k] for k in ("principal", "outcome") if k in payload}
-                self._chain.append(
-                    payload["op"], payload["store"], payload["summary"], payload["timestamp_ms"], **extra
-                )
+                self._copy(entry.payload)
             AuditChain.from_entries(self._chain.entries[-len(entries) :], key=self._chain.key).export_jsonl(
                 text
             )
             with self._file.path.open("a", encoding="utf-8") as handle:
                 handle.write(text.getvalue())
             self._size = _size(self._file.path)
+
+    def _copy(self, payload: Mapping[str, Any]) -> None:
+        """One entry re-signed onto the file's chain (a tool call keeps its principal and outcome)."""
+        op, store, summary, stamp = (
+            payload["op"],
+            payload["store"],
+            payload["summary"],
+            payload["timestamp_ms"],
+        )
+        if "principal" in payload:
+            self._chain.append_call(
+                op,
+                store,
+                summary,
+                principal=payload["principal"],
+                outcome=payload["outcome"],
+                timestamp_ms=stamp,
+            )
+        else:
+            self._chain.append(op, store, summary, stamp)
 
 
 def _size(path: Path) -> int:

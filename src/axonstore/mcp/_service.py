@@ -190,7 +190,9 @@ class AgentService:
         return await self._change(view, principal, tool.verb, args)
 
     def _audit(self, tool: str, store: str, summary: str, principal: PrincipalSpec, outcome: str) -> None:
-        self.registry.audit.append(f"mcp.{tool}", store, summary, principal=principal.name, outcome=outcome)
+        self.registry.audit.append_call(
+            f"mcp.{tool}", store, summary, principal=principal.name, outcome=outcome
+        )
         for hook in self.audit_hooks:
             hook(tool, store, summary, principal.name, outcome)
 
