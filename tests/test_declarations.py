@@ -641,7 +641,9 @@ def test_agent_and_principal_declarations() -> None:
         3,
         1500,
     )
-    assert dict(agent.bind) == {"org_id": "org_id"}
+    assert dict(agent.bind) == {"org_id": "claim:org_id"}
+    assert dict(agent.bound_claims) == {"org_id": "org_id"}
+    assert dataclasses.replace(agent, max_rows=10).bind == agent.bind
     assert agent.capability_for("mutate", "orders.read") == "orders.write"
     assert agent.capability_for("purge", "orders.read") == "orders.read"
     bot = decl.principals["support_bot"]

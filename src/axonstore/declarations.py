@@ -335,6 +335,13 @@ class AgentSpec:
             )
 
     @property
+    def bound_claims(self) -> Mapping[str, str]:
+        """Bound column → the name of the principal's claim that supplies its value."""
+        return MappingProxyType(
+            {column: source[len(_CLAIM_PREFIX) :] for column, source in self.bind.items()}
+        )
+
+    @property
     def affected_limit(self) -> int:
         """The most rows a ``mutate`` / ``purge`` may touch before it is rolled back (default 1)."""
         return 1 if self.max_affected is None else self.max_affected
@@ -403,7 +410,7 @@ def check_agent_claims(stores: Mapping[str, StoreSpec], principals: Mapping[str,
         for principal in principals.values():
             if not _may_call_any(agent, store.capability, principal.capabilities):
                 continue
-            for column, claim in agent.bind.items():
+            for column, claim in agent.bound_claims.items():
                 if claim not in principal.claims:
                     raise InvalidDeclaration(
                         _CODE_PATH,
@@ -499,7 +506,7 @@ def _bind_map(value: object) -> Mapping[str, str]:
         claim = source[len(_CLAIM_PREFIX) :]
         if _CLAIM_NAME.fullmatch(claim) is None:
             raise InvalidDeclaration(_CODE_PATH, table, key, "the claim name must be 1–64 of [A-Za-z0-9_.-]")
-        out[column] = claim
+        out[column] = source
     return MappingProxyType(out)
 
 

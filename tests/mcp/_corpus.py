@@ -92,7 +92,7 @@ STACKED = [
         {"where": "status = 'x'; COMMIT; DROP TABLE t"},
         "UnexpectedChar",
     ),
-    Attack("comment-swallows", "bot", "retrieve", {"where": "id = 1 -- c"}, "UnexpectedChar"),
+    Attack("comment-swallows", "bot", "retrieve", {"where": "id = 1 -- c"}, "ExpectedConnector"),
     Attack("dollar-quote", "bot", "retrieve", {"where": "status = $$x$$"}, "UnexpectedChar"),
     Attack(
         "binding-breaks-out",
@@ -132,7 +132,7 @@ FUNCTIONS = [
     Attack(
         "pg_read_file", "bot", "retrieve", {"where": "status = pg_read_file('/etc/passwd')"}, "UnquotedValue"
     ),
-    Attack("pg_sleep", "bot", "retrieve", {"where": "pg_sleep(10) = 1"}, "ColumnNotAllowed"),
+    Attack("pg_sleep", "bot", "retrieve", {"where": "pg_sleep(10) = 1"}, "ExpectedOperator"),
     Attack(
         "query_to_xml",
         "bot",
@@ -145,7 +145,7 @@ FUNCTIONS = [
         "dblink_exec", "bot", "purge", {"where": "id = dblink_exec('x', 'DROP TABLE t')"}, "UnquotedValue"
     ),
     Attack(
-        "copy-program", "bot", "retrieve", {"where": "COPY (select 1) TO PROGRAM 'id'"}, "ColumnNotAllowed"
+        "copy-program", "bot", "retrieve", {"where": "COPY (select 1) TO PROGRAM 'id'"}, "ExpectedOperator"
     ),
     Attack("order-function", "bot", "retrieve", {"order_by": "pg_sleep(1)"}, "BadOrderBy"),
     Attack("aggregate-function", "bot", "retrieve", {"aggregate": "sum(pg_read_file('x'))"}, "BadAggregate"),
@@ -204,7 +204,7 @@ SCOPE = [
     Attack("tenant-or-escape", "bot", "retrieve", {"where": "org_id = 7 OR id != null"}, OK, _only_org(42)),
     Attack("tenant-not-escape", "bot", "retrieve", {"where": "NOT (org_id = 42)"}, OK, _no_rows),
     Attack("tenant-direct", "bot", "retrieve", {"where": "org_id = 7"}, OK, _no_rows),
-    Attack("tenant-paren-escape", "bot", "retrieve", {"where": "id = 1) OR (org_id = 7"}, "UnexpectedChar"),
+    Attack("tenant-paren-escape", "bot", "retrieve", {"where": "id = 1) OR (org_id = 7"}, "UnbalancedParen"),
     Attack(
         "tenant-foreign-mutate",
         "bot",

@@ -18,6 +18,7 @@ from axonstore.errors import (
     InvalidCursor,
     Query,
     RateLimited,
+    UnbalancedParen,
     UnexpectedChar,
     UnknownColumn,
 )
@@ -67,7 +68,7 @@ FULL = {
     "returned": ("id", "status", "amount"),
     "filterable": ("id", "status", "amount"),
     "writable": ("status", "amount"),
-    "bind": {"org_id": "org_id"},
+    "bind": {"org_id": "claim:org_id"},
     "capabilities": {"mutate": "orders.write", "purge": "orders.write", "persist": "orders.write"},
 }
 
@@ -188,15 +189,15 @@ def test_placeholders_must_be_the_agents_bindings_and_all_used() -> None:
         check_placeholders(parse_filter("id = 1"), {"s": "open"})
     with pytest.raises(InvalidArguments, match="has no `x`"):
         check_placeholders(parse_filter("status = '${x.field}'"), {})
-    check_placeholders(parse_filter("status = '$s' AND meta->>'a' = '${m.k}'"), {"s": "1", "m": "{}"})
+    check_placeholders(parse_filter("status = '$s' AND note = '${m.k}'"), {"s": "1", "m": "{}"})
 
 
 @pytest.mark.parametrize(
     ("agent", "expected"),
     [
-        ("org_id = 7 OR id != null", '("org_id"::int4 = $1) AND ("org_id" = $2 OR "id" IS NOT NULL)'),
-        ("NOT (status = 'x')", '("org_id"::int4 = $1) AND (NOT ("status" = $2))'),
-        ("id = 1 OR id = 2", '("org_id"::int4 = $1) AND ("id" = $2 OR "id" = $3)'),
+        ("org_id = 7 OR id != null", '("org_id" = $1::int4) AND ("org_id" = $2::int4 OR "id" IS NOT NULL)'),
+        ("NOT (status = 'x')", '("org_id" = $1::int4) AND (NOT ("status" = $2::text))'),
+        ("id = 1 OR id = 2", '("org_id" = $1::int4) AND ("id" = $2::int4 OR "id" = $3::int4)'),
     ],
 )
 def test_bound_predicates_compose_as_trees_that_agent_text_cannot_escape(agent: str, expected: str) -> None:
@@ -205,12 +206,12 @@ def test_bound_predicates_compose_as_trees_that_agent_text_cannot_escape(agent: 
     composed = compose(bind, parse_filter(agent))
     assert composed is not None
     plan = plan_for(composed, 0, {"org_id": "int4", "id": "int4", "status": "text"})
-    assert plan.sql.replace("::int4", "").replace("::text", "") == expected.replace("::int4", "")
+    assert plan.sql == expected
     assert plan.params(values)[0] == "42"
 
 
 def test_closing_a_parenthesis_does_not_escape_the_bind() -> None:
-    with pytest.raises(UnexpectedChar):  # a stray ')' is not part of any expression the grammar accepts
+    with pytest.raises(UnbalancedParen):  # a stray ')' is not part of any expression the grammar accepts
         parse_filter("id = 1) OR (id = 2")
 
 
@@ -229,7 +230,7 @@ def test_the_floor_is_part_of_the_sql() -> None:
     composed = compose(None, parse_filter("status = 'x'"), floor)
     assert composed is not None
     sql = plan_for(composed, 0, {"_confidence": "float8", "status": "text"}).sql
-    assert sql == '("status"::text = $1) AND "_confidence" >= $2::float8 AND "_confidence" <= $3::float8'
+    assert sql == '("status" = $1::text) AND "_confidence" >= $2::float8 AND "_confidence" <= $3::float8'
     zero = floor_filter(0.0)
     assert zero is not None
     assert "IS NULL" in plan_for(zero).sql

@@ -50,11 +50,11 @@ async def role_problem(handle: StoreHandle) -> tuple[str, str | None]:
 
 async def run_read(
     handle: StoreHandle, read: Read, capabilities: Collection[str], timeout_ms: int, max_rows: int
-) -> list[Row]:
-    """The rows of a prepared (composed) retrieve, at most ``max_rows``."""
+) -> tuple[list[Row], bool]:
+    """The rows of a prepared (composed) retrieve, at most ``max_rows``, and whether more were left."""
     async with handle.transaction(read_only=True, statement_timeout_ms=timeout_ms) as tx:
         result = await handle.run_read(read, capabilities=capabilities, max_rows=max_rows, conn=tx)
-    return list(result.rows)
+    return list(result.rows), result.stream.truncated
 
 
 async def run_page(

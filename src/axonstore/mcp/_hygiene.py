@@ -164,7 +164,21 @@ _SQLSTATE_MESSAGES: Final = {
 _SAFE_FIELDS: Final = ("pos", "ch", "column", "found", "token", "connector", "op", "limit")
 
 
+_CLAUSE_MESSAGES: Final = {
+    "BadOrderBy": "order_by is `column [asc|desc]` separated by commas, naming filterable columns",
+    "BadLimit": "limit is a whole number from 1 to the store's max_rows",
+    "BadAggregate": (
+        "aggregate is count, sum(col), avg(col), min(col) or max(col), and takes no order_by or limit"
+    ),
+    "BadGroupBy": "group_by lists filterable columns (not the aggregated one) and needs an aggregate",
+    "BadTimeValue": "a time value is now() or now() ± interval '<n> <unit>'",
+}
+
+
 def _filter_message(exc: FilterError) -> str:
+    fixed = _CLAUSE_MESSAGES.get(type(exc).__name__)
+    if fixed is not None:
+        return f"the expression was refused: {fixed}"
     parts = []
     for field_name in _SAFE_FIELDS:
         value = getattr(exc, field_name, None)

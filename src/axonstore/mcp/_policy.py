@@ -115,7 +115,7 @@ def _describe(error: ValidationError) -> str:
     value the agent sent (a key it invented is quoted, cut to 32 characters)."""
     path = "".join(f"[{p}]" if isinstance(p, int) else f".{quoted(p)}" for p in error.absolute_path)
     where = f"`{path.lstrip('.')}`" if path else "the arguments"
-    rule = error.validator
+    rule = "propertyNames" if "propertyNames" in error.relative_schema_path else error.validator
     expected = error.validator_value
     if rule == "additionalProperties":
         extra = _extra_key(error)

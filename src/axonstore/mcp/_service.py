@@ -207,23 +207,23 @@ class AgentService:
         size = min(args.get("limit", view.agent.max_rows), view.agent.max_rows)
         aggregate = args.get("aggregate", "")
         columns = _projection(view)
-        if aggregate.strip() or args.get("group_by", "").strip():
+        aggregated = bool(aggregate.strip() or args.get("group_by", "").strip())
+        if aggregated:
             if "cursor" in args:
                 raise InvalidArguments("`cursor` pages rows; an aggregate has no pages")
             read = prepare_read(
-                view.store, where, bindings, order_by=order_by, limit=str(size + 1),
-                aggregate=aggregate, group_by=args.get("group_by", ""),
+                view.store, where, bindings, order_by=order_by, aggregate=aggregate,
+                group_by=args.get("group_by", ""),
             )  # fmt: skip
             self._check_read(view, read, bindings)
-            rows = await _adapter.run_read(
+            rows, truncated = await _adapter.run_read(
                 self.registry.store(view.store),
                 self._scoped(view, principal, read, bindings),
                 self._held(view, "retrieve", principal),
                 view.agent.statement_timeout_ms,
-                size + 1,
+                size,
             )
-            truncated, next_position = len(rows) > size, None
-            rows = rows[:size]
+            next_position = None
         else:
             digest = query_digest(where, bindings, order_by, size, columns)
             after = None
@@ -246,7 +246,8 @@ class AgentService:
                 view.agent.statement_timeout_ms,
             )
             truncated = next_position is not None
-        shown = [_shown(view, row) for row in rows]
+        # An aggregate's rows are its group columns (filterable) and its result; others show `returned`.
+        shown = [dict(row) for row in rows] if aggregated else [_shown(view, row) for row in rows]
         cursor = None
         if next_position is not None:
             cursor = self.cursors.issue(principal.name, view.store, digest, next_position)

@@ -74,7 +74,7 @@ class StoreView:
     @property
     def bound(self) -> Mapping[str, str]:
         """Bound column → claim name."""
-        return self.agent.bind
+        return self.agent.bound_claims
 
     @property
     def has_confidence(self) -> bool:
