@@ -270,7 +270,7 @@ OVERSIZED = [
         {"where": "id = 1", "bindings": {f"k{i}": "v" for i in range(100_000)}},
         "InvalidArguments",
     ),
-    Attack("deep-json", "bot", "persist", {"row": {"id": 700, "note": _nested(200)}}, "InvalidArguments"),
+    Attack("deep-json", "bot", "persist", {"row": {"id": 700, "note": _nested(40)}}, "InvalidArguments"),
     Attack(
         "in-list-256", "bot", "retrieve", {"where": "id IN (" + ", ".join(["1"] * 257) + ")"}, "TooManyValues"
     ),

@@ -7,10 +7,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx2
 from mcp import Client, MCPError, StdioServerParameters
@@ -101,25 +102,28 @@ def http_server(config: Path, port: int, *extra: str) -> Iterator[subprocess.Pop
         "--port",
         str(port),
     ]
-    proc = subprocess.Popen([*args, *extra], env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        _wait_listening(proc, port)
-        yield proc
-    finally:
-        proc.terminate()
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([*args, *extra], env=child_env(), stdout=subprocess.DEVNULL, stderr=err)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            _wait_listening(proc, port, err)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
-def _wait_listening(proc: subprocess.Popen[bytes], port: int, timeout: float = 30.0) -> None:
+def _wait_listening(proc: subprocess.Popen[bytes], port: int, err: IO[bytes], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            _, err = proc.communicate()
-            raise RuntimeError(f"axonstore mcp exited with {proc.returncode}: {err.decode(errors='replace')}")
+            err.seek(0)
+            raise RuntimeError(
+                f"axonstore mcp exited with {proc.returncode}: {err.read().decode(errors='replace')}"
+            )
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
