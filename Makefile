@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 $(VENV)/.demo-installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q -e '.[cli]'
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml
@@ -26,8 +26,8 @@ demo: $(VENV)/.demo-installed
 	$(BIN)/axonstore demo
 
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 
 typecheck: $(VENV)/.test-installed
 	$(BIN)/mypy

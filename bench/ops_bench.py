@@ -66,7 +66,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 import _servers  # bench/_servers.py: the test harness's servers and wire logger
 from _servers import WireLog, WireLogger
 from axonstore import PostgresStoreBackend
-from axonstore.backend.connections import ACQUIRE_TIMEOUT, MAX_IDLE, MAX_LIFETIME, _IdleClock
+from axonstore.backend.connections import ACQUIRE_TIMEOUT, MAX_IDLE, MAX_LIFETIME
 from axonstore.sql import build_insert_sql, build_select_sql, build_update_sql
 
 TABLE: Final = "axon_ops_bench"
@@ -173,16 +173,16 @@ class Axon(Contender):
 
 
 def raw_pool(
-    dsn: str, capacity: int, application_name: str, *, reset: bool = True
+    dsn: str, capacity: int, application_name: str, *, reset: bool = False
 ) -> AsyncConnectionPool[Any]:
-    """An ``AsyncConnectionPool`` with the arguments of ``axonstore.backend.connections.make_pool``.
-
-    Its reset/check hooks are axonstore's own ``_IdleClock`` (``DEALLOCATE ALL`` in a pool worker; an
-    empty query only for a connection idle ≥ 30 s), so the two pools cannot drift apart. Only the
-    adapters differ: psycopg's defaults here, axonstore's JSON-safe loaders there. ``reset=False``
-    (diagnostics only) drops the ``DEALLOCATE ALL``, to show what it costs.
+    """The pool a user would write with raw psycopg (CONTRACT §8½): ``AsyncConnectionPool`` with
+    ``prepare_threshold=None``, autocommit, no reset and no check. ``reset=True`` (a second, labelled
+    column) adds the reference's ``DEALLOCATE ALL`` on every return, to show what D16 saved.
     """
-    clock = _IdleClock()
+
+    async def deallocate(conn: psycopg.AsyncConnection[Any]) -> None:
+        await conn.execute("DEALLOCATE ALL")
+
     return AsyncConnectionPool(
         dsn,
         min_size=0,
@@ -191,9 +191,7 @@ def raw_pool(
         timeout=ACQUIRE_TIMEOUT,
         max_idle=MAX_IDLE,
         max_lifetime=MAX_LIFETIME,
-        configure=clock.configure,
-        reset=clock.reset if reset else None,
-        check=clock.check,
+        reset=deallocate if reset else None,
         name="bench/raw",
         kwargs={
             "prepare_threshold": None,
@@ -209,11 +207,11 @@ class RawPsycopg(Contender):
 
     name, tag = "raw psycopg", "raw"
 
-    def __init__(self, sql: Statements, *, reset: bool = True) -> None:
+    def __init__(self, sql: Statements, *, reset: bool = False) -> None:
         self.sql = sql
         self.reset = reset
-        if not reset:
-            self.name, self.tag = "raw, no reset", "raw0"
+        if reset:
+            self.name, self.tag = "raw + reset", "rawR"
 
     async def open(self, dsn: str, capacity: int) -> None:
         self.pool = raw_pool(dsn, capacity, "bench/raw-psycopg", reset=self.reset)
@@ -693,7 +691,7 @@ async def _unprofiled(players: list[Contender], op: str) -> dict[str, dict[str, 
 
 def _print_unprofiled(op: str, plain: dict[str, dict[str, float]], out: TextIO) -> None:
     own = plain["axonstore"]["cpu_us"] - plain["raw psycopg"]["cpu_us"]
-    reset = plain["raw psycopg"]["cpu_us"] - plain["raw, no reset"]["cpu_us"]
+    reset = plain["raw + reset"]["cpu_us"] - plain["raw psycopg"]["cpu_us"]
     print(
         f"\n-- {op}, direct, sequential, no profiler (medians of 7 alternating blocks of 500 ops):", file=out
     )
@@ -723,7 +721,7 @@ def _print_profiled(player: Contender, stats: pstats.Stats, wall: float, ops: in
 
 async def profile(dsn: str, sql: Statements, ops: int, out: TextIO) -> dict[str, Any]:
     """Where an op's client time goes (direct lane): axonstore vs raw psycopg (and raw without reset)."""
-    players = [Axon(), RawPsycopg(sql), RawPsycopg(sql, reset=False)]
+    players = [Axon(), RawPsycopg(sql), RawPsycopg(sql, reset=True)]
     report: dict[str, Any] = {}
     for player in players:
         await player.open(dsn, 8)

@@ -786,4 +786,4 @@ def test_a_principal_that_may_call_a_bound_store_needs_the_claim() -> None:
 )
 def test_deep_toml_is_an_invalid_declaration(text: str) -> None:
     err = _invalid(text)
-    assert "nested more than 32" in err.reason
+    assert "nested more than 64" in err.reason

@@ -7,9 +7,9 @@ module (``sql``, ``governance``, …). Inside a room, anything goes. Between roo
 * no import of a subpackage's ``_private`` module from outside that subpackage;
 * top-level ``_modules`` (``axonstore._text``, ``axonstore._json``) are leaves shared by the whole package,
   so any room may import them — but not their ``_private`` names;
-* pure rooms never import I/O code: ``filter``, ``sql``, ``idents``, ``pgtypes``, ``operations``,
-  ``governance``, ``audit``, ``schema``, ``stream``, ``dsn`` and ``errors`` import neither psycopg's
-  connections and pools nor another room that does.
+* pure rooms never import I/O code: ``filter``, ``sql``, ``idents``, ``pgtypes``, ``operations``, ``verbs``,
+  ``memory``, ``governance``, ``audit``, ``schema``, ``stream``, ``dsn`` and ``errors`` import neither
+  psycopg's connections and pools nor another room that does.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "axonstore"
 
 #: Rooms that never touch a connection: they may not import these (directly).
 PURE_ROOMS = ("filter", "sql", "idents", "pgtypes", "operations", "governance", "audit", "schema", "stream",
-              "dsn", "errors", "_json", "_text")  # fmt: skip
+              "dsn", "errors", "_json", "_text", "verbs", "memory")  # fmt: skip
 IO_MODULES = ("psycopg_pool", "axonstore.backend", "axonstore.registry", "axonstore.cli",
               "axonstore.embedded", "axonstore.sync", "asyncio", "socket", "subprocess")  # fmt: skip
 
@@ -118,9 +118,9 @@ def test_pure_rooms_import_no_io(room: str) -> None:
 
 
 def test_every_room_named_in_the_layout_exists() -> None:
-    for name in ("backend", "memory", "rows", "cli", "embedded", "filter", "errors"):
+    for name in ("backend", "memory", "rows", "cli", "embedded", "filter", "errors", "verbs", "registry"):
         assert (PACKAGE / name / "__init__.py").is_file(), name
-    for name in ("idents", "pgtypes", "_json", "audit"):
+    for name in ("idents", "pgtypes", "_json", "audit", "operations", "sync"):
         assert (PACKAGE / f"{name}.py").is_file() or (PACKAGE / name / "__init__.py").is_file(), name
 
 

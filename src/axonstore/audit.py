@@ -44,6 +44,9 @@ def summary_for(op: str, store: str, n: int) -> str:
     raise ValueError(f"unknown audit op {op!r}: expected persist, mutate or purge")
 
 
+#: Deeper than any export (2) and far below the parser's recursion limit; brackets inside strings count
+#: too, which only makes the bound stricter for text no export holds.
+_MAX_LINE_DEPTH = 32
 _PAYLOAD_KEYS = frozenset(("seq", "op", "store", "summary", "timestamp_ms"))
 _MCP_PAYLOAD_KEYS = _PAYLOAD_KEYS | {"principal", "outcome"}
 _LINE_KEYS = ("payload", "payload_hash", "previous_hash", "signature", "chain_hash")
@@ -79,8 +82,11 @@ def _sign(key: bytes, previous: str, payload_hash: str) -> str:
 
 
 def _same(given: str, expected: str) -> bool:
-    """Constant-time equality that also accepts non-ASCII text (an edited import may hold some)."""
-    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+    """Constant-time equality that also accepts any text an edited import may hold (non-ASCII, and lone
+    surrogates, which ``json.loads`` produces from ``"\\ud800"`` and UTF-8 cannot encode)."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 def _link(previous: str, payload_hash: str, signature: str) -> str:
@@ -292,10 +298,39 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _parse_line(line: str, index: int, line_no: int) -> AuditEntry:
     """One exported line as an ``AuditEntry``; ``AuditChainBroken(index, …)`` when it is not one."""
+    problem = _text_problem(line)
+    if problem is not None:
+        raise AuditChainBroken(index, f"line {line_no} {problem}")
     try:
         obj = json.loads(line, object_pairs_hook=_reject_duplicates)
     except ValueError as exc:  # JSONDecodeError is a ValueError
-        raise AuditChainBroken(index, f"line {line_no} is not valid JSON: {exc}") from None
+        reason = f"line {line_no} is not valid JSON: {exc}"
+    except RecursionError:
+        reason = f"line {line_no} nests deeper than JSON can be read"
+    else:
+        return _entry_of(obj, index, line_no)
+    raise AuditChainBroken(index, reason)  # outside the except: no parser exception in __context__
+
+
+def _text_problem(line: str) -> str | None:
+    """Why a line is not text an audit export can hold, or ``None`` (checked before parsing)."""
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that were not UTF-8, read with errors="surrogateescape"
+        return "is not valid UTF-8 text"
+    depth = 0
+    for ch in line:  # an export nests 2 deep; refuse deep nesting before the parser recurses on it
+        if ch in "[{":
+            depth += 1
+            if depth > _MAX_LINE_DEPTH:
+                return f"nests more than {_MAX_LINE_DEPTH} levels deep (an export nests 2)"
+        elif ch in "]}":
+            depth -= 1
+    return None
+
+
+def _entry_of(obj: object, index: int, line_no: int) -> AuditEntry:
+    """A parsed line as an ``AuditEntry``; ``AuditChainBroken(index, …)`` when its shape is wrong."""
     if not isinstance(obj, dict) or set(obj) != set(_LINE_KEYS):
         raise AuditChainBroken(
             index, f"line {line_no} must be an object with exactly {', '.join(_LINE_KEYS)}"

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Literal
 
-from axonstore._text import trim
+from axonstore._text import TOML_MAX_NESTING, toml_too_deep, trim
 from axonstore.dsn import mask_dsn
 from axonstore.errors import InvalidDeclaration, UnknownBackend, UnknownResource
 from axonstore.idents import is_safe_identifier
@@ -224,7 +224,7 @@ class ResourceSpec:
 AGENT_VERBS: tuple[str, ...] = ("retrieve", "persist", "mutate", "purge")
 #: The deepest nesting a declarations file may use (tables, arrays, inline tables): a bound that keeps
 #: a hostile file from exhausting the parser's recursion (issue 18).
-MAX_TOML_DEPTH = 32
+MAX_TOML_DEPTH = TOML_MAX_NESTING
 
 _AGENT_TABLE = "<agent>"  # relabelled stores.NAME.agent by the parser
 _PRINCIPAL_TABLE = "<principal>"  # relabelled principals.NAME by the parser
@@ -772,7 +772,7 @@ def parse_declarations(text: str, path: str = "<string>") -> Declarations:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidDeclaration(path, None, None, f"TOML syntax error: {exc}") from None
-    except RecursionError:  # a nesting the scan above could not see (it counts brackets only)
+    except RecursionError:  # defence in depth: the pre-check should have refused it
         raise InvalidDeclaration(path, None, None, _too_deep()) from None
     _check_keys(doc, _TOP_KEYS, path, None, "the top level")
     with _relabel(path):
@@ -795,19 +795,10 @@ def _too_deep() -> str:
 
 
 def _check_depth(text: str, path: str) -> None:
-    """Refuse bracket nesting deeper than ``MAX_TOML_DEPTH`` before ``tomllib`` recurses into it.
-
-    A conservative scan: brackets inside strings and comments count too, so it may overestimate, never
-    underestimate, and a legitimate file is nowhere near the bound. Linear in the text.
-    """
-    depth = 0
-    for char in text:
-        if char in "[{":
-            depth += 1
-            if depth > MAX_TOML_DEPTH:
-                raise InvalidDeclaration(path, None, None, _too_deep())
-        elif char in "]}":
-            depth = max(0, depth - 1)
+    """Refuse nesting past ``MAX_TOML_DEPTH`` before ``tomllib`` recurses into it (issue 18)."""
+    at = toml_too_deep(text, MAX_TOML_DEPTH)
+    if at is not None:
+        raise InvalidDeclaration(path, None, None, f"{_too_deep()} (at character {at})")
 
 
 @contextmanager

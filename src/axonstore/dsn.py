@@ -10,13 +10,14 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from urllib.parse import unquote
 
 import psycopg
 
-from axonstore._text import trim
+from axonstore._text import WHITE_SPACE_CLASS, trim
 from axonstore.errors import EmptyConnection, EmptyEnvVarName, MissingEnvVar, PoolInit
 
 __all__ = [
@@ -33,14 +34,20 @@ _ENV_PREFIX = "env:"
 _MASK = "***"
 _APP_NAME_MAX_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
 
-_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+# Leading white space is allowed before the scheme: libpq refuses such a URL, but it must still be masked.
+_URL_SCHEME = re.compile(rf"^[{WHITE_SPACE_CLASS}]*[A-Za-z][A-Za-z0-9+.\-]*://")
+# D18: in text that is neither a URL nor key/value, every run from a `:` to the next `@` may be a password.
+_COLON_TO_AT = re.compile(r":([^@]*)@")
 # libpq key/value: `password = value`, the value single-quoted (backslash escapes) or a run of non-space.
-# Bare words after an unquoted value that are not themselves `key=` (libpq would reject them) are taken
-# as part of the password too: `password=sec ret` must not leak `ret` through a parser message.
+# Whatever is glued to a quoted value (`'ab'cd`), and bare words after the value that are not themselves
+# `key=` (libpq rejects both, quoting them), are taken as part of the password too: `password=sec ret`
+# must not leak `ret` through a parser message.
 _KV_PASSWORD = re.compile(
-    r"(?i)(?<![\w.])(password\s*=\s*)('(?:\\.|[^'\\])*'?|\S*(?:\s+(?![^\s=]+\s*=)[^\s=]+)*)"
+    r"(?i)(?<![\w.])(password\s*=\s*)((?:'(?:\\.|[^'\\])*'?|[^\s'])*(?:\s+(?![^\s=]+\s*=)[^\s=]+)*)"
 )
-_QUERY_PAIR = re.compile(r"([?&;])([^=&#;]*)=([^&#;]*)")
+# A URL query pair as libpq reads it: only `&` separates pairs (`#` and `;` are part of a value), and a
+# following `&word` with no `=` (which libpq refuses, quoting it) is taken as part of the value.
+_QUERY_PAIR = re.compile(r"([?&])([^=&]*)=([^&]*(?:&[^=&]*(?=&|$))*)")
 
 
 def resolve_dsn(connection: str) -> str:
@@ -51,6 +58,7 @@ def resolve_dsn(connection: str) -> str:
     >>> resolve_dsn("  postgresql://h/db  ")
     'postgresql://h/db'
     """
+    _require_str(connection)
     conn = trim(connection)
     if not conn:
         raise EmptyConnection()
@@ -62,16 +70,33 @@ def resolve_dsn(connection: str) -> str:
     value = os.environ.get(var)
     if value is None:
         raise MissingEnvVar(var)
-    return value
+    # Trimmed like a literal DSN: a value pasted with a leading space or a trailing newline is a DSN
+    # libpq refuses, and untrimmed it reads as neither a URL nor key/value text.
+    return trim(value)
+
+
+def _require_str(connection: object) -> None:
+    """A connection of another type is a ``StoreError`` at the public edge, never a ``TypeError``.
+
+    Only its type is shown: its value (``bytes`` of a DSN, say) may hold a password.
+    """
+    if not isinstance(connection, str):
+        shown = f"<{type(connection).__name__}>"
+        raise PoolInit(shown, f"the connection must be a str (a DSN or `env:VARNAME`), not {shown}")
 
 
 def mask_dsn(dsn: str) -> str:
     """Replace every password in a DSN with ``***`` (URL userinfo, URL query, key/value).
 
+    Text that parses as neither a URL nor key/value (a mistyped scheme) is masked conservatively
+    (CONTRACT D18): every run between a ``:`` and the next ``@`` becomes ``***``.
+
     >>> mask_dsn("host=h user=u password='a b' dbname=d")
     'host=h user=u password=*** dbname=d'
     >>> mask_dsn("postgresql://user@host/db")
     'postgresql://user@host/db'
+    >>> mask_dsn("postgresql//app:S3cr3t@127.0.0.1/db")
+    'postgresql//app:***@127.0.0.1/db'
     """
     out: list[str] = []
     last = 0
@@ -86,8 +111,11 @@ def mask_dsn(dsn: str) -> str:
 def _secret_spans(dsn: str) -> list[tuple[int, int]]:
     """Where the passwords are, as non-overlapping (start, end) spans in ascending order."""
     if not _URL_SCHEME.match(dsn):
-        return [m.span(2) for m in _KV_PASSWORD.finditer(dsn)]
-    spans: list[tuple[int, int]] = []
+        spans = [m.span(2) for m in _KV_PASSWORD.finditer(dsn)]
+        if not _is_key_value(dsn):
+            spans += [m.span(1) for m in _COLON_TO_AT.finditer(dsn) if m.end(1) > m.start(1)]
+        return _merged(spans)
+    spans = []
     scheme_end, tail_start, userinfo_end = _url_userinfo(dsn)
     colon = dsn.find(":", scheme_end, userinfo_end) if userinfo_end != -1 else -1
     if colon != -1:
@@ -103,6 +131,16 @@ def _secret_spans(dsn: str) -> list[tuple[int, int]]:
         if unquote(m.group(2)).strip().lower() == "password":
             spans.append(m.span(3))
     return _merged(spans)
+
+
+@functools.lru_cache(maxsize=64)
+def _is_key_value(dsn: str) -> bool:
+    """Whether libpq reads ``dsn`` as key/value text (cached: masking runs on every logged message)."""
+    try:
+        psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.Error:
+        return False
+    return True
 
 
 def _url_userinfo(url: str) -> tuple[int, int, int]:
@@ -135,7 +173,7 @@ def without_password(dsn: str) -> str:
     last = 0
     for start, end in _secret_spans(dsn):
         head = dsn[last:start]
-        if _URL_SCHEME.match(dsn) and head.endswith(":") and "@" in dsn[end : end + 1]:
+        if head.endswith(":") and "@" in dsn[end : end + 1]:
             head = head[:-1]  # the userinfo's `:` goes with the password
         out.append(head)
         last = end
@@ -143,22 +181,51 @@ def without_password(dsn: str) -> str:
     return "".join(out)
 
 
-_PIECE_SEPARATORS = re.compile(r"[\s@:/?#&=]+")
+_PIECE_SEPARATORS = re.compile(r"[\s@:/?#&='\"%\\]+")
+_QUOTED = re.compile(r'"([^"]+)"')
 
 
 def scrub_secrets(text: str, dsn: str) -> str:
     """Remove ``dsn``'s password (and its pieces, as a driver might quote them) from ``text``.
 
-    A driver that misreads a DSN (a raw ``@`` or ``/`` in a URL password) can echo part of the password
-    as a host, port or database name; every piece of 3 characters or more is removed.
+    Three passes, because a short password (``pw``) cannot be searched for as a piece of free text:
+    a quoted run of the DSN (libpq's ``missing "=" after "app:pw@h/db"``) that covers a password is
+    shown masked; the whole DSN (and its trimmed form) is replaced by its masked form; and a driver
+    that misreads a DSN (a raw ``@`` or ``/`` in a URL password) can echo part of the password as a
+    host, port or database name, so every piece of 3 characters or more is removed.
     """
-    for start, end in _secret_spans(dsn):
+    spans = _secret_spans(dsn)
+    if not spans:
+        return text
+    for whole in sorted({dsn, trim(dsn)}, key=len, reverse=True):
+        if whole:
+            text = text.replace(whole, mask_dsn(whole))
+    text = _QUOTED.sub(lambda m: f'"{_masked_quote(m.group(1), dsn, spans)}"', text)
+    for start, end in spans:
         secret = dsn[start:end]
         stripped = secret.strip("'\"")
         pieces = {secret, stripped, unquote(stripped), *_PIECE_SEPARATORS.split(stripped)}
         for piece in sorted((p for p in pieces if len(p) >= 3), key=len, reverse=True):
             text = text.replace(piece, _MASK)
     return text
+
+
+def _masked_quote(quoted: str, dsn: str, spans: list[tuple[int, int]]) -> str:
+    """``quoted`` masked where it is a run of ``dsn`` that overlaps a password (else unchanged)."""
+    at = dsn.find(quoted)
+    while at != -1:
+        end = at + len(quoted)
+        overlapping = [(max(s, at), min(e, end)) for s, e in spans if s < end and e > at]
+        if overlapping:
+            out: list[str] = []
+            last = at
+            for start, stop in overlapping:
+                out += [dsn[last:start], _MASK]
+                last = stop
+            out.append(dsn[last:end])
+            return "".join(out)
+        at = dsn.find(quoted, at + 1)
+    return quoted
 
 
 def url_password_problem(dsn: str) -> str | None:
@@ -195,13 +262,41 @@ def application_name(store: str = "", namespace: str | None = None) -> str:
 
 
 def validate_dsn(dsn: str) -> None:
-    """Parse the DSN (URL or key/value) now, so a malformed one fails at construction, masked."""
+    """Parse the DSN (URL or key/value) now, so a malformed one fails at construction, masked.
+
+    The ``PoolInit`` carries no driver exception in ``__cause__`` or ``__context__``: libpq's message
+    quotes the DSN (``invalid percent-encoded token: "pw%zz"``), so only its scrubbed text is kept.
+    """
+    _require_str(dsn)
     if not trim(dsn):
         raise PoolInit(mask_dsn(dsn), "the DSN is empty")
-    problem = url_password_problem(dsn)
+    problem = url_password_problem(dsn) or _scheme_problem(dsn) or _parse_problem(dsn)
     if problem is not None:
         raise PoolInit(mask_dsn(dsn), problem)
+
+
+# `postgresql//…`, `postgresql:/…`, `postgres:…`: a URL scheme without its `://` (CONTRACT D18's shapes).
+_BROKEN_SCHEME = re.compile(r"^(postgres(?:ql)?)(?://|:/(?!/)|:(?!//))", re.IGNORECASE)
+
+
+def _scheme_problem(dsn: str) -> str | None:
+    """A mistyped URL scheme, said plainly (libpq would report a missing `=` of key/value text)."""
+    match = _BROKEN_SCHEME.match(dsn)
+    if match is None:
+        return None
+    return f"the URL scheme `{match.group(1)}` must be followed by `://` (write `{match.group(1)}://user@host/db`)"
+
+
+def _parse_problem(dsn: str) -> str | None:
+    """libpq's reason for refusing ``dsn``, scrubbed of its password, or ``None`` when it parses."""
     try:
         psycopg.conninfo.conninfo_to_dict(dsn)
     except psycopg.Error as exc:
-        raise PoolInit(mask_dsn(dsn), scrub_secrets(str(exc).strip(), dsn)) from None
+        # Returned, not raised from here: an exception raised in this block would keep `exc` (and the
+        # password in its text) as its `__context__`, even `from None`.
+        reason = scrub_secrets(str(exc).strip(), dsn)
+    else:
+        return None
+    if trim(dsn) != dsn and _parse_problem(trim(dsn)) is None:
+        return "the DSN starts or ends with white space: remove it"
+    return reason

@@ -13,6 +13,7 @@ The audit chain is :mod:`axonstore.audit`; canonical JSON is :mod:`axonstore._js
 from __future__ import annotations
 
 import decimal
+import functools
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from axonstore.errors import (
     SubFloorWrite,
     UnelevatedWrite,
 )
+from axonstore.filter import And, Compare, Filter, Group, NullTest, Or, Value, conjoin
 
 __all__ = [
     "CONFIDENCE_COLUMN",
@@ -34,8 +36,11 @@ __all__ = [
     "StreamMeta",
     "check_capability",
     "check_write_floor",
+    "check_write_rows",
+    "floor_filter",
     "partition_by_floor",
     "read_confidence",
+    "with_floor",
 ]
 
 #: The reserved column that carries a row's confidence.
@@ -44,6 +49,38 @@ CONFIDENCE_COLUMN = "_confidence"
 TAINT = "untrusted"
 
 Row = dict[str, Any]
+#: The largest finite float8: the floor's upper bound, which keeps NaN and ±Infinity out.
+_FINITE_MAX = 1.7976931348623157e308
+
+
+# --------------------------------------------------------------------------------------------------
+# The floor as a filter tree (an aggregate or a page counts trusted rows only)
+
+
+@functools.cache
+def floor_filter(floor: float) -> Filter:
+    """``"_confidence" >= floor AND "_confidence" <= <largest float8>`` as a tree — with
+    ``OR "_confidence" IS NULL`` around it when the floor is 0 or less (a NULL reads as 0.0).
+
+    Built from nodes, never parsed from text: the floor is composed with a user's filter as a tree
+    (:func:`with_floor`), so no filter text can close a parenthesis and escape it.
+    """
+    bounded = And(
+        (
+            Compare(CONFIDENCE_COLUMN, ">=", Value("float", float(floor))),
+            Compare(CONFIDENCE_COLUMN, "<=", Value("float", _FINITE_MAX)),
+        )
+    )
+    if floor > 0:
+        return Filter(bounded, (CONFIDENCE_COLUMN,), 2)
+    return Filter(Group(Or((bounded, NullTest(CONFIDENCE_COLUMN, False)))), (CONFIDENCE_COLUMN,), 3)
+
+
+def with_floor(filter: Filter | None, floor: float | None) -> Filter | None:
+    """``(<filter>) AND <floor>`` (just the floor for no filter; the filter for no floor)."""
+    if floor is None:
+        return filter
+    return conjoin(filter, floor_filter(floor), group_right=False)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -144,6 +181,16 @@ def check_write_floor(
         raise UnelevatedWrite(store, floor, op)
     for value in values:
         _check_one_confidence(store, floor, value, op)
+
+
+def check_write_rows(
+    store: str, floor: float | None, columns: Sequence[str], rows: Iterable[Sequence[object]]
+) -> None:
+    """:func:`check_write_floor` for every row of a batch (one bad row refuses the batch, before SQL)."""
+    if floor is None:
+        return
+    for row in rows:
+        check_write_floor(store, floor, list(zip(columns, row, strict=True)))
 
 
 def _check_one_confidence(store: str, floor: float, value: object, op: str) -> None:

@@ -33,18 +33,20 @@ __all__ = [
 #: parse/plan-time failures that mean "the cached schema is stale" (ANCHOR §4.3).
 DRIFT_SQLSTATES: Final = frozenset({"42P01", "42703", "42804", "42883"})
 
-# Rows: (schema, column, type name, type oid, attnum). The second branch runs only when to_regclass
+# Rows: (schema, column, type name, type oid, attnum, position in the primary key or NULL). The second
+# branch runs only when to_regclass
 # finds nothing; it skips system schemas and keeps the relation kinds a store can address. Both
 # branches are index lookups (pg_class by oid, and by relname).
 _COLUMNS: Final[LiteralString] = """\
 SELECT n.nspname, a.attname,
        CASE WHEN tn.nspname = 'pg_catalog' THEN t.typname::text ELSE tn.nspname || '.' || t.typname END,
-       a.atttypid::int8, a.attnum
+       a.atttypid::int8, a.attnum, array_position(i.indkey::int2[], a.attnum)
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace"""
+JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
+LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary"""
 RESOLVE_SQL: Final[LiteralString] = (
     "WITH target AS (SELECT to_regclass($1) AS oid)\n"
     + _COLUMNS
@@ -64,11 +66,13 @@ def resolve_params(table: str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class ResolvedTable:
-    """Where a table lives and the types of its columns (``pg_type.typname`` or ``schema.type``)."""
+    """Where a table lives, the types of its columns (``pg_type.typname`` or ``schema.type``) and its
+    primary key (in key order; empty when it has none)."""
 
     schema: str
     column_types: Mapping[str, str]
     type_oids: tuple[int, ...] = field(default=())
+    primary_key: tuple[str, ...] = field(default=())
 
     def first_missing(self, columns: Iterable[str]) -> str | None:
         """The first of ``columns`` this table does not have, if any."""
@@ -83,17 +87,21 @@ def resolve_from_rows(table: str, rows: Sequence[Sequence[Any]]) -> ResolvedTabl
     """Group catalog rows by schema: none → ``TableNotResolved``, several → ``AmbiguousTable``."""
     by_schema: dict[str, dict[str, str]] = {}
     oids: dict[str, list[int]] = {}
-    for schema, column, type_name, oid, *_ in rows:
+    keys: dict[str, list[tuple[int, str]]] = {}
+    for schema, column, type_name, oid, _attnum, *rest in rows:
         if not (schema and column and type_name):
             continue
         by_schema.setdefault(schema, {})[column] = type_name
         oids.setdefault(schema, []).append(int(oid))
+        if rest and rest[0] is not None:
+            keys.setdefault(schema, []).append((int(rest[0]), column))
     if not by_schema:
         raise TableNotResolved(table)
     if len(by_schema) > 1:
         raise AmbiguousTable(table, tuple(sorted(by_schema)))
     schema, columns = next(iter(by_schema.items()))
-    return ResolvedTable(schema, columns, tuple(oids[schema]))
+    primary_key = tuple(column for _, column in sorted(keys.get(schema, [])))
+    return ResolvedTable(schema, columns, tuple(oids[schema]), primary_key)
 
 
 def is_schema_drift_sqlstate(code: str | None) -> bool:

@@ -1,8 +1,12 @@
-"""Pure SQL builders: statement text with ``$n`` placeholders and the parameter list (no I/O).
+"""Pure SQL: statements with ``$n`` placeholders and their parameter lists, rendered from prepared
+operations (:mod:`axonstore.operations`) and a table's schema — never from a ``where`` string.
 
-The text is byte-identical to the reference's for every input it accepts (ANCHOR §3.14). Identifiers
-are validated and double-quoted by one function; values only ever travel as parameters, except SQL
-``NULL``, which is written inline and consumes no placeholder.
+Identifiers are validated and double-quoted by one function (:mod:`axonstore.idents`); values only ever
+travel as parameters, except SQL ``NULL`` in a write, which is written inline and takes no placeholder.
+
+The contract's builders (``build_select_sql`` … ``build_reinforce_sql``, CONTRACT §4) take text, as the
+reference's do, and are byte-identical to it for every input it accepts (ANCHOR §3.14); each parses at
+its edge and renders the same way the backends do:
 
 >>> build_update_sql("users", None, "id = 5", {"name": None, "age": 40})
 ('UPDATE "users" SET "name" = NULL, "age" = $1 WHERE "id"::text = $2', [40, 5])
@@ -10,44 +14,288 @@ are validated and double-quoted by one function; values only ever travel as para
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TypeAlias
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final, TypeAlias
 
-from axonstore.errors import EmptyData
 from axonstore.filter import (
+    MAX_PARAMETERS,
     Aggregate,
-    build_pg_where,
+    Filter,
     check_parameter_count,
+    plan_for,
     render_aggregate_select,
     render_group_by_suffix,
 )
 from axonstore.idents import checked_ident, qualified_relation, type_cast
+from axonstore.operations import (
+    Data,
+    Delete,
+    Insert,
+    OrderKeys,
+    PageRead,
+    Read,
+    Reinforce,
+    Update,
+    prepare_delete,
+    prepare_insert,
+    prepare_read,
+    prepare_update,
+)
 
 __all__ = [
-    "Row",
+    "Params",
+    "Statement",
     "build_delete_sql",
     "build_insert_sql",
     "build_reinforce_sql",
     "build_retrieve_sql",
     "build_select_sql",
     "build_update_sql",
-    "normalize_data",
+    "copy_sql",
+    "delete_sql",
+    "insert_chunks",
+    "insert_sql",
+    "page_sql",
+    "read_sql",
+    "reinforce_sql",
+    "update_sql",
 ]
 
-#: Column data for a write: a mapping, or (column, value) pairs kept in the given order.
-Row: TypeAlias = Mapping[str, object] | Sequence[tuple[str, object]]
 Params: TypeAlias = list[object]
+Statement: TypeAlias = tuple[str, Params]
+Types: TypeAlias = Mapping[str, str] | None
 
 
-def normalize_data(data: Row, op: str) -> list[tuple[str, object]]:
-    """``data`` as ordered (column, value) pairs; ``EmptyData(op)`` when there are none."""
-    pairs = list(data.items()) if isinstance(data, Mapping) else [tuple(pair) for pair in data]
-    if not pairs:
-        raise EmptyData(op)
-    for pair in pairs:
-        if len(pair) != 2:
-            raise TypeError(f"column data must be (column, value) pairs, got {pair!r}")
-    return pairs  # type: ignore[return-value]  # checked just above
+# --------------------------------------------------------------------------------------------------
+# Pieces
+
+
+def _where(
+    parsed: Filter | None, offset: int, types: Types, bindings: Mapping[str, object] | None
+) -> Statement:
+    """``(clause, params)``: ``TRUE`` for no filter, as the reference writes it."""
+    if parsed is None:
+        return "TRUE", []
+    plan = plan_for(parsed, offset, types)
+    params: Params = list(plan.params(bindings))
+    return plan.sql, params
+
+
+def _column_list(columns: Sequence[str]) -> str:
+    return ", ".join([f'"{column}"' for column in columns])
+
+
+def _returning(columns: tuple[str, ...] | None) -> str:
+    if columns is None:
+        return ""
+    return f" RETURNING {_column_list(columns) if columns else '*'}"
+
+
+def _order_limit(order: OrderKeys, limit: int | None) -> str:
+    out = ""
+    if order:
+        out = " ORDER BY " + ", ".join([f'"{column}" {direction}' for column, direction in order])
+    if limit is not None:
+        out += f" LIMIT {limit}"
+    return out
+
+
+def _select_list(read: Read, extra: Sequence[str] = ()) -> str:
+    if read.aggregate is not None:
+        return render_aggregate_select(read.aggregate)
+    if not read.columns:
+        return "*"
+    return _column_list([*read.columns, *(c for c in extra if c not in read.columns)])
+
+
+def _values(row: Sequence[object], columns: Sequence[str], types: Types, params: Params) -> str:
+    """``($1::udt, NULL, …)``: a value takes the next placeholder, a ``None`` is an inline NULL."""
+    out = []
+    for column, value in zip(columns, row, strict=True):
+        if value is None:
+            out.append("NULL")
+        else:
+            params.append(value)
+            out.append(f"${len(params)}{type_cast(types, column)}")
+    return f"({', '.join(out)})"
+
+
+# --------------------------------------------------------------------------------------------------
+# Reads
+
+
+def read_sql(read: Read, schema: str | None, types: Types = None) -> Statement:
+    """``SELECT * | "a", "b" | <aggregate> FROM "schema"."table" WHERE … [ORDER BY …] [LIMIT n]``."""
+    relation = qualified_relation(read.table, schema)
+    clause, params = _where(read.filter, 0, types, read.bindings)
+    if read.aggregate is not None:
+        suffix = render_group_by_suffix(read.aggregate)
+    else:
+        suffix = _order_limit(read.order, read.limit)
+    return f"SELECT {_select_list(read)} FROM {relation} WHERE {clause}{suffix}", params
+
+
+def page_sql(page: PageRead, schema: str | None, types: Types, keys: OrderKeys) -> Statement:
+    """A keyset page over ``keys`` (the order with the primary key appended), ``size + 1`` rows.
+
+    ``WHERE (<filter>) AND ("k1", "k2") > ($n, $m)`` when every key runs one way; mixed directions
+    expand to ``("k1" > $n OR ("k1" = $n AND "k2" < $m))``. Key values are parameters, cast to the
+    key column's type.
+    """
+    read = page.read
+    relation = qualified_relation(read.table, schema)
+    clause, params = _where(read.filter, 0, types, read.bindings)
+    if page.after is not None:
+        seek = _seek(keys, page.after, types, params)
+        clause = f"({clause}) AND {seek}" if read.filter is not None else seek
+    select = _select_list(read, [column for column, _ in keys])
+    order = _order_limit(keys, page.size + 1)
+    return f"SELECT {select} FROM {relation} WHERE {clause}{order}", params
+
+
+def _seek(keys: OrderKeys, after: Sequence[object], types: Types, params: Params) -> str:
+    marks = []
+    for (column, _), value in zip(keys, after, strict=True):
+        params.append(value)
+        marks.append(f"${len(params)}{type_cast(types, column)}")
+    directions = {direction for _, direction in keys}
+    if len(directions) == 1:
+        op = ">" if directions == {"ASC"} else "<"
+        return f"({_column_list([c for c, _ in keys])}) {op} ({', '.join(marks)})"
+    terms = []
+    for depth, (column, direction) in enumerate(keys):
+        equal = [f'"{c}" = {marks[i]}' for i, (c, _) in enumerate(keys[:depth])]
+        step = f'"{column}" {">" if direction == "ASC" else "<"} {marks[depth]}'
+        terms.append(f"({' AND '.join([*equal, step])})" if equal else step)
+    return f"({' OR '.join(terms)})"
+
+
+# --------------------------------------------------------------------------------------------------
+# Writes
+
+
+def insert_sql(insert: Insert, schema: str | None, types: Types = None) -> Statement:
+    """``INSERT INTO … (…) VALUES (…)[, (…)…] [ON CONFLICT …] [RETURNING …]`` for every row of ``insert``.
+
+    The text of a one-row insert is remembered by its shape (table, columns, which values are NULL,
+    conflict, returning, column types): a warm ``persist`` renders nothing, it only lists its values.
+    """
+    if len(insert.rows) == 1:
+        row = insert.rows[0]
+        nulls = tuple([value is None for value in row])
+        key = ("insert", insert.table, schema, insert.columns, nulls, insert.conflict, insert.update,
+               insert.returning)  # fmt: skip
+        sql = _remembered(key, types, lambda: _insert_text(insert, schema, types))
+        return sql, [value for value in row if value is not None]
+    return _insert_text(insert, schema, types), [v for row in insert.rows for v in row if v is not None]
+
+
+def _insert_text(insert: Insert, schema: str | None, types: Types) -> str:
+    relation = qualified_relation(insert.table, schema)
+    columns = [checked_ident("column", column) for column in insert.columns]
+    params: Params = []
+    rows = ", ".join([_values(row, insert.columns, types, params) for row in insert.rows])
+    check_parameter_count(0, len(params))
+    sql = f"INSERT INTO {relation} ({', '.join(columns)}) VALUES {rows}"
+    return sql + _conflict(insert) + _returning(insert.returning)
+
+
+#: Statement texts by shape, each with the column-types mapping it was rendered for (compared by
+#: identity: a cached schema keeps its mapping, so a re-resolved table renders afresh).
+_TEXTS: dict[tuple[object, ...], tuple[str, object]] = {}
+_TEXTS_MAX: Final = 4096
+
+
+def _remembered(key: tuple[object, ...], types: Types, render: Callable[[], str]) -> str:
+    hit = _TEXTS.get(key)
+    if hit is not None and hit[1] is types:
+        return hit[0]
+    text = render()
+    if len(_TEXTS) >= _TEXTS_MAX:
+        _TEXTS.clear()  # a crude bound: shapes are few in practice, and re-rendering is cheap
+    _TEXTS[key] = (text, types)
+    return text
+
+
+def _conflict(insert: Insert) -> str:
+    if insert.conflict is None:
+        return ""
+    target = _column_list(insert.conflict)
+    if not insert.update:
+        return f" ON CONFLICT ({target}) DO NOTHING"
+    sets = ", ".join([f'"{column}" = EXCLUDED."{column}"' for column in insert.update])
+    return f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
+
+
+def insert_chunks(insert: Insert, limit: int = MAX_PARAMETERS) -> list[Insert]:
+    """``insert`` split into inserts of whole rows that each bind at most ``limit`` parameters."""
+    chunks: list[Insert] = []
+    start, used = 0, 0
+    for index, row in enumerate(insert.rows):
+        cost = sum(value is not None for value in row)
+        if used + cost > limit and index > start:
+            chunks.append(_rows(insert, start, index))
+            start, used = index, 0
+        used += cost
+    if start < len(insert.rows) or not chunks:
+        chunks.append(_rows(insert, start, len(insert.rows)))
+    return chunks
+
+
+def _rows(insert: Insert, start: int, end: int) -> Insert:
+    return Insert(
+        insert.table, insert.columns, insert.rows[start:end], insert.returning, insert.conflict,
+        insert.update, insert.op,
+    )  # fmt: skip
+
+
+def copy_sql(insert: Insert, schema: str | None) -> str:
+    """``COPY "schema"."table" ("a", "b") FROM STDIN`` for a batch written with ``cursor.copy()``."""
+    relation = qualified_relation(insert.table, schema)
+    return f"COPY {relation} ({_column_list(insert.columns)}) FROM STDIN"
+
+
+def update_sql(update: Update, schema: str | None, types: Types = None) -> Statement:
+    """``UPDATE … SET "c" = $k::udt | NULL, … WHERE <clause> [RETURNING …]``, the clause numbered after
+    the SET values (the SET text is remembered by its shape, as for a one-row insert)."""
+    pairs = update.pairs
+    params: Params = [value for _, value in pairs if value is not None]
+    nulls = tuple([value is None for _, value in pairs])
+    key = ("update", update.table, schema, tuple([c for c, _ in pairs]), nulls)
+    head = _remembered(key, types, lambda: _update_head(update, schema, types))
+    clause, where_params = _where(update.filter, len(params), types, update.bindings)
+    return f"{head} WHERE {clause}{_returning(update.returning)}", params + where_params
+
+
+def _update_head(update: Update, schema: str | None, types: Types) -> str:
+    relation = qualified_relation(update.table, schema)
+    assignments = []
+    placeholder = 0
+    for column, value in update.pairs:
+        quoted = checked_ident("column", column)
+        if value is None:
+            assignments.append(f"{quoted} = NULL")
+        else:
+            placeholder += 1
+            assignments.append(f"{quoted} = ${placeholder}{type_cast(types, column)}")
+    check_parameter_count(0, placeholder)
+    return f"UPDATE {relation} SET {', '.join(assignments)}"
+
+
+def delete_sql(delete: Delete, schema: str | None, types: Types = None) -> Statement:
+    """``DELETE FROM "schema"."table" WHERE <clause> [RETURNING …]``."""
+    relation = qualified_relation(delete.table, schema)
+    clause, params = _where(delete.filter, 0, types, delete.bindings)
+    return f"DELETE FROM {relation} WHERE {clause}{_returning(delete.returning)}", params
+
+
+def reinforce_sql(reinforce: Reinforce, schema: str | None, types: Types = None) -> Statement:
+    """The edge-weight update with its five parameters."""
+    return build_reinforce_sql(reinforce.table, schema, types), list(reinforce.params)
+
+
+# --------------------------------------------------------------------------------------------------
+# The contract's text-taking builders (CONTRACT §4): parse at the edge, render as above
 
 
 def build_select_sql(
@@ -55,12 +303,10 @@ def build_select_sql(
     schema: str | None,
     where: str,
     bindings: Mapping[str, object] | None = None,
-    column_types: Mapping[str, str] | None = None,
-) -> tuple[str, Params]:
+    column_types: Types = None,
+) -> Statement:
     """``SELECT * FROM "schema"."table" WHERE <clause>``."""
-    relation = qualified_relation(table, schema)
-    clause, params = build_pg_where(where, 0, bindings, column_types)
-    return f"SELECT * FROM {relation} WHERE {clause}", list(params)
+    return read_sql(prepare_read(table, where, _text_bindings(bindings)), schema, column_types)
 
 
 def build_retrieve_sql(
@@ -68,68 +314,35 @@ def build_retrieve_sql(
     schema: str | None,
     where: str,
     bindings: Mapping[str, object] | None,
-    column_types: Mapping[str, str] | None,
+    column_types: Types,
     bounds: str,
     aggregate: Aggregate | None,
-) -> tuple[str, Params]:
-    """A select with an ``ORDER BY``/``LIMIT`` suffix, or an aggregate select (the two never mix).
-
-    ``bounds`` is :func:`axonstore.filter.render_bounds`' output; ``aggregate`` is a parsed clause.
-    """
-    relation = qualified_relation(table, schema)
-    clause, params = build_pg_where(where, 0, bindings, column_types)
-    if aggregate is None:
-        return f"SELECT * FROM {relation} WHERE {clause}{bounds}", list(params)
-    select_list = render_aggregate_select(aggregate)
-    suffix = render_group_by_suffix(aggregate)
-    return f"SELECT {select_list} FROM {relation} WHERE {clause}{suffix}", list(params)
+) -> Statement:
+    """A select with a rendered ``ORDER BY``/``LIMIT`` suffix (``bounds``, from
+    :func:`axonstore.filter.render_bounds`), or an aggregate select (the two never mix)."""
+    read = prepare_read(table, where, _text_bindings(bindings))
+    if aggregate is not None:
+        read = Read(read.table, read.filter, read.bindings, aggregate=aggregate)
+    sql, params = read_sql(read, schema, column_types)
+    return (sql + bounds if aggregate is None else sql), params
 
 
-def _bound_values(
-    pairs: list[tuple[str, object]], column_types: Mapping[str, str] | None
-) -> tuple[list[str], list[str], Params]:
-    """Quoted columns, their value expressions (``$n::udt``, or an inline ``NULL`` that takes no
-    placeholder) and the parameters: what INSERT and UPDATE both write."""
-    columns: list[str] = []
-    values: list[str] = []
-    params: Params = []
-    for column, value in pairs:
-        columns.append(checked_ident("column", column))
-        if value is None:
-            values.append("NULL")
-        else:
-            params.append(value)
-            values.append(f"${len(params)}{type_cast(column_types, column)}")
-    check_parameter_count(0, len(params))
-    return columns, values, params
-
-
-def build_insert_sql(
-    table: str,
-    schema: str | None,
-    data: Row,
-    column_types: Mapping[str, str] | None = None,
-) -> tuple[str, Params]:
+def build_insert_sql(table: str, schema: str | None, data: Data, column_types: Types = None) -> Statement:
     """``INSERT INTO "schema"."table" ("a", "b") VALUES ($1::udt, NULL)``."""
-    relation = qualified_relation(table, schema)
-    columns, values, params = _bound_values(normalize_data(data, "insert"), column_types)
-    return f"INSERT INTO {relation} ({', '.join(columns)}) VALUES ({', '.join(values)})", params
+    return insert_sql(prepare_insert(table, data), schema, column_types)
 
 
 def build_update_sql(
     table: str,
     schema: str | None,
     where: str,
-    data: Row,
+    data: Data,
     bindings: Mapping[str, object] | None = None,
-    column_types: Mapping[str, str] | None = None,
-) -> tuple[str, Params]:
-    """``UPDATE … SET "c" = $k::udt | NULL, … WHERE <clause>``, the clause numbered after the SET values."""
-    relation = qualified_relation(table, schema)
-    columns, values, params = _bound_values(normalize_data(data, "mutate"), column_types)
-    assignments = ", ".join(f"{column} = {value}" for column, value in zip(columns, values, strict=True))
-    clause, where_params = build_pg_where(where, len(params), bindings, column_types)
-    return f"UPDATE {relation} SET {assignments} WHERE {clause}", params + where_params
+    column_types: Types = None,
+) -> Statement:
+    """``UPDATE … SET "c" = $k::udt | NULL, … WHERE <clause>`` (a blank where renders ``WHERE TRUE``)."""
+    update = prepare_update(table, where, data, _text_bindings(bindings), all_rows=True)
+    return update_sql(update, schema, column_types)
 
 
 def build_delete_sql(
@@ -137,19 +350,15 @@ def build_delete_sql(
     schema: str | None,
     where: str,
     bindings: Mapping[str, object] | None = None,
-    column_types: Mapping[str, str] | None = None,
-) -> tuple[str, Params]:
+    column_types: Types = None,
+) -> Statement:
     """``DELETE FROM "schema"."table" WHERE <clause>``."""
-    relation = qualified_relation(table, schema)
-    clause, params = build_pg_where(where, 0, bindings, column_types)
-    return f"DELETE FROM {relation} WHERE {clause}", list(params)
+    return delete_sql(
+        prepare_delete(table, where, _text_bindings(bindings), all_rows=True), schema, column_types
+    )
 
 
-def build_reinforce_sql(
-    table: str,
-    schema: str | None,
-    column_types: Mapping[str, str] | None = None,
-) -> str:
+def build_reinforce_sql(table: str, schema: str | None, column_types: Types = None) -> str:
     """The atomic edge-weight update: ``weight = LEAST(GREATEST(weight + Δ, floor), 1.0)``.
 
     Parameters: ``$1`` delta, ``$2`` floor, ``$3`` from_id, ``$4`` to_id, ``$5`` etype.
@@ -162,3 +371,8 @@ def build_reinforce_sql(
         f'UPDATE {relation} SET "weight" = LEAST(GREATEST("weight" + $1::float8, $2::float8), 1.0) '
         f'WHERE "from_id" = $3{from_cast} AND "to_id" = $4{to_cast} AND "etype" = $5{etype_cast}'
     )
+
+
+def _text_bindings(bindings: Mapping[str, object] | None) -> Mapping[str, str] | None:
+    """The pure builders accept any binding values the interpolation can write as text."""
+    return bindings  # type: ignore[return-value]  # checked by check_bindings inside prepare_*

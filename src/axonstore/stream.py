@@ -1,8 +1,10 @@
-"""Bounded streaming: the four backpressure policies over any async source of rows (ANCHOR §7.4).
+"""Bounded streaming: the four backpressure policies over any source of rows (ANCHOR §7.4).
 
-Pure with respect to the database: :func:`drain_with_policy` pulls from an async iterator and decides
-what to keep. Whoever owns the iterator closes it afterwards, which is what cancels the server's work
-when a drain stops early.
+Pure with respect to the database. :class:`PolicyGate` holds every decision — keep a row, hold it in a
+window, or stop reading — so that the async and the sync drivers, and both backends, share one
+implementation; :func:`drain_with_policy` (async) and :func:`drain_rows` (sync) pull rows through a
+gate. Whoever owns the source closes it afterwards, which is what cancels the server's work when a
+drain stops early.
 
 Example::
 
@@ -15,24 +17,32 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeAlias
+from typing import Any, Final, Protocol, TypeAlias
 
 from axonstore.errors import BadLimit, BadPolicy, Query
 
 __all__ = [
     "DEFAULT_MAX_ROWS",
+    "HOLD",
+    "KEEP",
+    "STOP",
     "Backpressure",
     "CancelSignal",
+    "PolicyGate",
     "RowStreamOutcome",
     "check_max_rows",
+    "drain_rows",
     "drain_with_policy",
     "is_cancelled",
+    "iter_with_policy",
     "stream_with_policy",
 ]
 
 DEFAULT_MAX_ROWS = 10_000
+#: The most rows one fetch of a server-side stream asks for.
+STREAM_CHUNK: Final = 1_000
 
 Row: TypeAlias = dict[str, Any]
 
@@ -97,19 +107,110 @@ def check_max_rows(max_rows: int) -> int:
     return max_rows
 
 
-def _over_bound(policy: Backpressure, bound: int, kept: int, outcome: RowStreamOutcome) -> bool:
-    """For PAUSE_UPSTREAM, FAIL and DEGRADE_QUALITY, with ``kept`` rows already kept: is the next row one
-    too many? PAUSE_UPSTREAM marks the outcome truncated; FAIL raises."""
-    if policy is Backpressure.DEGRADE_QUALITY or kept < bound:
-        return False
-    if policy is Backpressure.FAIL:
-        raise Query(
-            "retrieve",
-            f"result set exceeds the {bound}-row stream bound (backpressure policy: fail) — narrow the "
-            "filter, add a limit, or raise max_rows",
-        )
-    outcome.truncated = True
-    return True
+#: What a gate says of a row: yield it now, hold it (in a DROP_OLDEST window), or stop reading.
+KEEP: Final = 0
+HOLD: Final = 1
+STOP: Final = 2
+
+
+class PolicyGate:
+    """The decisions of one bounded stream, row by row (ANCHOR §7.4), with the counters in ``outcome``.
+
+    * PAUSE_UPSTREAM keeps the first ``max_rows`` rows, then stops and marks ``truncated``;
+    * DROP_OLDEST holds a sliding window of the last ``max_rows`` rows (``held()`` at the end) and counts
+      the rest in ``dropped``;
+    * FAIL raises ``Query`` as soon as a row beyond ``max_rows`` arrives;
+    * DEGRADE_QUALITY keeps every row.
+
+    The cancel signal is checked as each row arrives (an empty stream never reports ``cancelled``).
+    ``outcome.rows`` is left to the caller.
+    """
+
+    __slots__ = ("_bound", "_cancel", "_kept", "_policy", "_window", "outcome")
+
+    def __init__(
+        self,
+        policy: Backpressure,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        cancel: CancelSignal | None = None,
+        outcome: RowStreamOutcome | None = None,
+    ) -> None:
+        self._policy = policy
+        self._bound = max_rows
+        self._cancel = cancel
+        self._kept = 0
+        self._window: deque[Row] = deque()
+        self.outcome = outcome if outcome is not None else RowStreamOutcome()
+
+    def offer(self, row: Row) -> int:
+        """``KEEP``, ``HOLD`` or ``STOP`` for the row that just arrived."""
+        outcome = self.outcome
+        if self._cancel is not None and is_cancelled(self._cancel):
+            outcome.cancelled = True
+            return STOP
+        outcome.total_seen += 1
+        policy = self._policy
+        if policy is Backpressure.DROP_OLDEST:
+            window = self._window
+            window.append(row)
+            if len(window) > self._bound:
+                window.popleft()
+                outcome.dropped += 1
+            return HOLD
+        if policy is not Backpressure.DEGRADE_QUALITY and self._kept >= self._bound:
+            if policy is Backpressure.FAIL:
+                raise Query(
+                    "retrieve",
+                    f"result set exceeds the {self._bound}-row stream bound (backpressure policy: fail) — "
+                    "narrow the filter, add a limit, or raise max_rows",
+                )
+            outcome.truncated = True
+            return STOP
+        self._kept += 1
+        return KEEP
+
+    @property
+    def fetch_size(self) -> int:
+        """Rows per fetch of the server-side stream: enough to amortise a round trip, never far past
+        what the policy will keep (DEGRADE_QUALITY and DROP_OLDEST read everything)."""
+        if self._policy is Backpressure.DEGRADE_QUALITY or self._policy is Backpressure.DROP_OLDEST:
+            return STREAM_CHUNK
+        return max(1, min(self._bound + 1, STREAM_CHUNK))
+
+    def held(self) -> list[Row]:
+        """The DROP_OLDEST window, to emit once the source is exhausted (empty for other policies)."""
+        return list(self._window)
+
+    def finish(self, kept: list[Row]) -> RowStreamOutcome:
+        """The outcome of a drain that kept ``kept`` (the window's rows for DROP_OLDEST)."""
+        self.outcome.rows = self.held() if self._policy is Backpressure.DROP_OLDEST else kept
+        return self.outcome
+
+
+def drain_rows(source: Iterable[Row], gate: PolicyGate) -> RowStreamOutcome:
+    """Pull rows from ``source`` through ``gate`` into a :class:`RowStreamOutcome` (the sync drain)."""
+    kept: list[Row] = []
+    offer = gate.offer
+    for row in source:
+        verdict = offer(row)
+        if verdict == KEEP:
+            kept.append(row)
+        elif verdict == STOP:
+            break
+    return gate.finish(kept)
+
+
+async def drain_with_policy(source: AsyncIterator[Row], gate: PolicyGate) -> RowStreamOutcome:
+    """:func:`drain_rows` for an async source (the async drain)."""
+    kept: list[Row] = []
+    offer = gate.offer
+    async for row in source:
+        verdict = offer(row)
+        if verdict == KEEP:
+            kept.append(row)
+        elif verdict == STOP:
+            break
+    return gate.finish(kept)
 
 
 async def stream_with_policy(
@@ -122,63 +223,32 @@ async def stream_with_policy(
     """Yield the rows ``policy`` keeps, as early as it can know them; counters go into ``outcome``.
 
     PAUSE_UPSTREAM, FAIL and DEGRADE_QUALITY yield each row as it arrives; DROP_OLDEST can only know
-    its tail window at the end, so it yields that window once the source is exhausted. The cancel
-    check runs after each row is pulled (an empty stream never reports ``cancelled``); row errors
-    propagate, so rows are never silently skipped. ``outcome.rows`` is left empty.
+    its tail window at the end, so it yields that window once the source is exhausted.
     """
-    counters = outcome if outcome is not None else RowStreamOutcome()
-    window: deque[Row] = deque()
+    gate = PolicyGate(policy, max_rows, cancel, outcome)
     async for row in source:
-        if is_cancelled(cancel):
-            counters.cancelled = True
+        verdict = gate.offer(row)
+        if verdict == STOP:
             break
-        counters.total_seen += 1
-        if policy is Backpressure.DROP_OLDEST:
-            _slide(window, row, max_rows, counters)
-        elif _over_bound(policy, max_rows, counters.total_seen - 1, counters):
-            break
-        else:
+        if verdict == KEEP:
             yield row
-    for row in window:
+    for row in gate.held():
         yield row
 
 
-def _slide(window: deque[Row], row: Row, bound: int, outcome: RowStreamOutcome) -> None:
-    window.append(row)
-    if len(window) > bound:
-        window.popleft()
-        outcome.dropped += 1
-
-
-async def drain_with_policy(
-    source: AsyncIterator[Row],
+def iter_with_policy(
+    source: Iterator[Row],
     policy: Backpressure,
     max_rows: int = DEFAULT_MAX_ROWS,
     cancel: CancelSignal | None = None,
-) -> RowStreamOutcome:
-    """Pull rows from ``source`` under ``policy`` into a :class:`RowStreamOutcome` (ANCHOR §7.4).
-
-    The same decisions as :func:`stream_with_policy`, in one loop with no generator in between: this
-    is every retrieve's path, and a generator layer costs about a microsecond per row.
-    """
-    outcome = RowStreamOutcome()
-    if policy is Backpressure.DROP_OLDEST:
-        window: deque[Row] = deque()
-        async for row in source:
-            if cancel is not None and is_cancelled(cancel):
-                outcome.cancelled = True
-                break
-            outcome.total_seen += 1
-            _slide(window, row, max_rows, outcome)
-        outcome.rows = list(window)
-        return outcome
-    kept = outcome.rows
-    async for row in source:
-        if cancel is not None and is_cancelled(cancel):
-            outcome.cancelled = True
+    outcome: RowStreamOutcome | None = None,
+) -> Iterator[Row]:
+    """:func:`stream_with_policy` for a synchronous source."""
+    gate = PolicyGate(policy, max_rows, cancel, outcome)
+    for row in source:
+        verdict = gate.offer(row)
+        if verdict == STOP:
             break
-        outcome.total_seen += 1
-        if _over_bound(policy, max_rows, len(kept), outcome):
-            break
-        kept.append(row)
-    return outcome
+        if verdict == KEEP:
+            yield row
+    yield from gate.held()

@@ -309,7 +309,7 @@ async def test_a_pin_belongs_to_its_backend(
         with pytest.raises(ForeignPin):
             await other.stream_retrieve(unique_name, conn=pin)
         with pytest.raises(ForeignPin):
-            await mine.query(unique_name, conn=object())  # type: ignore[arg-type]
+            await mine.query(unique_name, conn=object())
         assert await mine.query(unique_name, conn=pin) == []
     assert count(admin, unique_name) == 0
 
@@ -738,7 +738,7 @@ async def test_an_enum_outside_search_path_is_cast_schema_qualified(
         assert await backend.insert(unique_name, {"id": 3, "tier": None}) == 1
         assert await backend.query(unique_name, "tier = 'gold'") == [{"id": 1, "tier": "gold"}]
         both = await backend.query(unique_name, "tier IN ('gold', 'bronze')")
-        assert sorted(row["id"] for row in both) == [1, 2]  # type: ignore[type-var]
+        assert sorted(row["id"] for row in both) == [1, 2]
         above = await backend.query(unique_name, "tier > 'silver'")  # enum order, not text order
         assert [row["tier"] for row in above] == ["gold"]
         assert await backend.mutate(unique_name, "tier = '${t}'", {"tier": "silver"}, {"t": "bronze"}) == 1

@@ -396,4 +396,4 @@ async def test_time_filters_use_the_server_clock(
         recent = await backend.query(unique_name, "seen > now() - interval '1 day' AND seen < now()")
         old = await backend.query(unique_name, "seen < NOW() - INTERVAL '2 DAYS' OR seen = null")
     assert [row["id"] for row in recent] == [1]
-    assert sorted(row["id"] for row in old) == [2, 4]  # type: ignore[type-var]
+    assert sorted(row["id"] for row in old) == [2, 4]

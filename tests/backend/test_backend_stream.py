@@ -259,7 +259,7 @@ async def test_iter_rows_early_break_leaves_a_reusable_connection(
             seen: list[int] = []
             async with contextlib.aclosing(backend.iter_rows(unique_name, order_by="n")) as rows:
                 async for row in rows:
-                    seen.append(int(row["n"]))  # type: ignore[arg-type]
+                    seen.append(int(row["n"]))
                     if len(seen) == 3:
                         break
             assert seen == [1, 2, 3], cache

@@ -201,7 +201,7 @@ async def test_non_utc_timestamptz_is_converted_exactly(
         rows = await backend.query(unique_name)
         zone = await _server_zone(backend, db, unique_name)
     assert zone == _ZONE
-    assert [row["at"] for row in sorted(rows, key=lambda r: r["id"])] == list(cases.values())  # type: ignore[arg-type, return-value]
+    assert [row["at"] for row in sorted(rows, key=lambda r: r["id"])] == list(cases.values())
 
 
 async def _server_zone(backend: PostgresStoreBackend, db: psycopg.Connection[Any], table: str) -> JSON:
@@ -209,7 +209,7 @@ async def _server_zone(backend: PostgresStoreBackend, db: psycopg.Connection[Any
     view = f"{table}_zone"
     db.execute(f"CREATE VIEW {view} AS SELECT current_setting('TimeZone') AS zone")
     (row,) = await backend.query(view)
-    return row["zone"]
+    return str(row["zone"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -285,7 +285,7 @@ async def test_floats_are_the_values_postgres_prints(
     )
     async with _backend(dsn, types_db) as backend:
         rows = await backend.query(unique_name, "id IN (1, 2)")
-    first, second = sorted(rows, key=lambda r: r["id"])  # type: ignore[arg-type, return-value]
+    first, second = sorted(rows, key=lambda r: r["id"])
     assert (first["f4"], first["f8"], first["a4"], first["a8"]) == (
         0.1,
         0.1,

@@ -144,14 +144,22 @@ def _drop_role(admin: psycopg.Connection[Any], secret: _Secret, table: str) -> N
 
 
 def _texts_of(error: BaseException) -> list[str]:
-    """Everything an error shows: its traceback (with causes), repr, args and every field, down the chain."""
+    """Everything an error shows: its traceback (with causes), repr, args and every field, down BOTH
+    chains — ``__cause__`` and ``__context__``, even when ``from None`` hides the context from a
+    traceback (a debugger, a logging framework or ``exc.__context__`` still reach it: issue 18 §2)."""
     texts = ["".join(traceback.format_exception(error))]
-    current: BaseException | None = error
-    while current is not None:
+    seen: set[int] = set()
+    todo: list[BaseException] = [error]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
         texts += [str(current), repr(current), *map(repr, current.args)]
+        texts += ["".join(traceback.format_exception(current))]
         if isinstance(current, StoreError):  # a dataclass: its fields are public attributes
             texts += [repr(getattr(current, f.name)) for f in dataclasses.fields(current)]
-        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
     return texts
 
 
@@ -293,4 +301,34 @@ async def test_no_password_from_a_raw_query_or_fragment_character_in_a_url_passw
         _drop_role(admin, secret, table)
     for error in errors:
         _assert_clean(secret, type(error).__name__, _texts_of(error))
+    _assert_logs_clean(secret, sink)
+
+
+@pytest.mark.parametrize(
+    "padding", [" ", "\n", " \t", "\u3000"], ids=["space", "newline", "tab", "ideographic"]
+)
+async def test_a_padded_env_dsn_connects_and_stays_masked(
+    padding: str, direct_dsn: str, admin: psycopg.Connection[Any], table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18 §2: ``" postgresql://u:PW@h/db"`` in an environment variable was refused by libpq and
+    printed unmasked. The value is trimmed: it connects, and every text shows it masked."""
+    host, port = _host_port(direct_dsn)
+    secret = _new_secret("")
+    monkeypatch.setenv(
+        "AXON_T_PADDED_DSN", padding + _url(host, port, secret.role, secret.password) + padding
+    )
+    _create_role(admin, secret, table)
+    try:
+        with capture_logs() as sink:
+            errors = await _run_ops("env:AXON_T_PADDED_DSN", table, secret)
+            backend = PostgresStoreBackend.connect_named("env:AXON_T_PADDED_DSN", "secrets")
+            async with backend:
+                await asyncio.wait_for(backend.ping(), _TIMEOUT)
+    finally:
+        _drop_role(admin, secret, table)
+    assert [type(e) for e in errors] == [TableNotResolved, Query]
+    for error in errors:
+        _assert_clean(secret, type(error).__name__, _texts_of(error))
+    _assert_clean(secret, "repr", [repr(backend), backend.masked_dsn()])
+    assert backend.masked_dsn().startswith("postgresql://") and "***@" in backend.masked_dsn()
     _assert_logs_clean(secret, sink)

@@ -688,8 +688,12 @@ def test_embedded_commands_and_the_default_store(cli: Cli, tmp_path: Path, embed
     assert started["running"] is True
     assert started["url"] == url
     assert cli("embedded", "status", "--json").json()["pid"] == started["pid"]
-    assert cli("embedded", "stop").out.strip() == "stopped"
-    assert cli("embedded", "stop", "--json").json() == {"stopped": False}
+    pid = started["pid"]
+    assert cli("embedded", "stop").out.strip() == f"stopped (pid {pid} has exited)"
+    from axonstore.embedded import process_alive
+
+    assert not process_alive(pid)  # "stopped" is said only once the postmaster is gone
+    assert cli("embedded", "stop", "--json").json() == {"stopped": False, "exited": True, "pid": None}
     assert cli("embedded", "status", "--json").json()["running"] is False
 
 

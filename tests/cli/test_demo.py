@@ -98,6 +98,8 @@ def test_demo_text_on_both_lanes(capsys: pytest.CaptureFixture[str], clean: Any,
     assert f'SQL     SELECT * FROM {relation} WHERE "status" IN ($1::{enum}, $2::{enum})' in out
     assert 'params  ["x\'; DROP TABLE axon_demo.axon_demo_claims; --"]' in out
     assert "table still there: true" in out
+    assert "spec    StoreSpec(name='axon_demo_claims'" in out  # a declaration, not labelled a call
+    assert "call    StoreSpec" not in out
     assert "truncated: true" in out
     assert "refused UnboundedWrite:" in out
     assert "refused AuditChainBroken: audit chain broken at entry 0" in out
@@ -175,9 +177,19 @@ def test_demo_json_transcript(capsys: pytest.CaptureFixture[str], clean: Any, di
     paused = steps["A stream under pause_upstream"]["facts"]
     assert paused["truncated"] is True
     assert paused["total_seen"] == 26
+    # issue 10 §9: the numbers explain each other — 25 kept, the floor hides some, total_seen is one more
+    assert paused["kept (max_rows)"] == 25
+    assert paused["below the floor"] + paused["trusted rows received"] == 25
+    assert "one more than max_rows" in steps["A stream under pause_upstream"]["explain"]
     window = steps["A stream under drop_oldest"]["facts"]
     assert window["dropped"] == 50
     assert window["truncated"] is False
+    # drop_oldest in created_at order keeps the newest claims: "oldest" reads naturally
+    kept_at = [row["created_at"] for row in steps["A stream under drop_oldest"]["rows"]]
+    assert kept_at == sorted(kept_at)
+    assert "first to arrive" in steps["A stream under drop_oldest"]["explain"]
+    counted = steps["An injection attempt through a binding"]["facts"]
+    assert counted["trusted rows (of 300) counted before / after"] == "270 / 270"
 
     audit = steps["The audit chain"]
     assert [row["op"] for row in audit["rows"]] == ["persist", "mutate", "purge"]
@@ -191,6 +203,8 @@ def test_demo_keep_leaves_the_schema_and_reruns(
     code, out, _ = _run(capsys, "demo", "--dsn", direct_dsn, "--keep")
     assert code == 0
     assert f"kept {SCHEMA}.{TABLE}" in out
+    assert f"axonstore retrieve {TABLE} 'status = \"open\"' --limit 5" in out  # pastes into bash
+    assert "embedded PostgreSQL is still running" not in out  # --dsn: no embedded server was used
     assert 'connection = "env:DATABASE_URL"' in out
     row = clean.execute(f"SELECT count(*) FROM {SCHEMA}.{TABLE}").fetchone()
     assert row == (300,)
@@ -286,6 +300,8 @@ def test_demo_end_to_end_on_the_embedded_default(embedded_root: Path, tmp_path: 
     assert run.stderr.startswith("starting the embedded PostgreSQL")
     assert "── 18. A tampered copy of the chain ──" in run.stdout
     assert "demo finished in" in run.stdout
+    assert "embedded PostgreSQL is still running" in run.stdout  # it says so, and how to stop it
+    assert "axonstore embedded stop" in run.stdout
 
     status = EmbeddedServer(embedded_root).status()
     assert status.running
@@ -313,5 +329,5 @@ def test_demo_end_to_end_on_the_embedded_default(embedded_root: Path, tmp_path: 
         check=False,
     )
     assert stop.returncode == 0, stop.stderr
-    assert stop.stdout.strip() == "stopped"
+    assert stop.stdout.strip() == f"stopped (pid {status.pid} has exited)"
     assert not process_alive(status.pid)

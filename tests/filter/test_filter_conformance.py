@@ -30,6 +30,9 @@ def _cases() -> list[dict[str, Any]]:
 
 
 CASES = _cases()
+#: CONTRACT §12 and the 0.2 hardening, in the same format (this project's own cases, not the shared corpus).
+_SECOND_ROUND = Path(__file__).resolve().parents[1] / "fixtures" / "where_second_round.jsonl"
+SECOND_ROUND = [json.loads(line) for line in _SECOND_ROUND.read_text(encoding="utf-8").splitlines() if line]
 
 
 def test_corpus_is_loaded_whole() -> None:
@@ -39,7 +42,7 @@ def test_corpus_is_loaded_whole() -> None:
         assert _VENDORED.read_text(encoding="utf-8") == _SHARED.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
+@pytest.mark.parametrize("case", CASES + SECOND_ROUND, ids=[case["id"] for case in CASES + SECOND_ROUND])
 def test_case(case: dict[str, Any]) -> None:
     call = (case["expr"], case["offset"], case["bindings"], case["column_types"])
     if "error" in case:
@@ -56,7 +59,12 @@ def test_case(case: dict[str, Any]) -> None:
     assert [type(p) for p in params] == [type(p) for p in case["params"]]
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if "sql" in c], ids=lambda c: c["id"])
+def test_second_round_cases_are_many_and_distinct() -> None:
+    assert len(SECOND_ROUND) >= 50
+    assert len({case["id"] for case in CASES + SECOND_ROUND}) == len(CASES) + len(SECOND_ROUND)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES + SECOND_ROUND if "sql" in c], ids=lambda c: c["id"])
 def test_case_is_stable_when_cached(case: dict[str, Any]) -> None:
     """A second compile (served from the parse and plan caches) gives the same answer."""
     call = (case["expr"], case["offset"], case["bindings"], case["column_types"])

@@ -56,3 +56,9 @@ def test_interpolate(template: str, expected: str) -> None:
 def test_no_bindings_leaves_the_template() -> None:
     assert interpolate("${x} $x", None) == "${x} $x"
     assert interpolate("${x} $x", {}) == "${x} $x"
+
+
+def test_a_binding_nested_past_the_json_parsers_depth_stays_literal() -> None:
+    deep = "[" * 100_000
+    assert interpolate("'${a.b}'", {"a": deep}) == "'${a.b}'"
+    assert interpolate("'${a.b}'", {"a": '{"b": ' * 50_000}) == "'${a.b}'"

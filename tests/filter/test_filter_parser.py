@@ -204,6 +204,18 @@ VARIANTS: list[tuple[Any, type[errors.FilterError], dict[str, Any]]] = [
     (lambda: build_pg_where("a IN (1"), errors.UnbalancedParen, {"pos": 5}),
     (lambda: build_pg_where("("), errors.UnbalancedParen, {"pos": 0}),
     (lambda: build_pg_where("a IN (1, 2)", 65_534), errors.TooManyParameters, {"limit": 65_535}),
+    (
+        lambda: build_pg_where("a = 1 OR " * 8000 + "a = 1"),
+        errors.FilterTooLong,
+        {"limit": 65_536, "length": 72_005},
+    ),
+    (lambda: build_pg_where("m->'a' = 1"), errors.BadJsonPath, {"pos": 7}),
+    (lambda: build_pg_where("m @> '{\"a\": }'"), errors.BadJsonLiteral, {"pos": 5}),
+    (
+        lambda: build_pg_where("n @> ('a')", column_types={"n": "int4"}),
+        errors.OperatorNotForType,
+        {"column": "n", "op": "@>", "pg_type": "int4", "pos": 2},
+    ),
 ]
 
 
@@ -222,7 +234,7 @@ def test_every_filter_error_variant_is_provoked_above() -> None:
     variants = {
         cls
         for _, cls in inspect.getmembers(errors, inspect.isclass)
-        if issubclass(cls, errors.FilterError) and cls is not errors.FilterError
+        if issubclass(cls, errors.FilterError) and cls not in (errors.FilterError, errors.BadColumns)
     }
     assert variants == {error_class for _, error_class, _ in VARIANTS}
 

@@ -37,21 +37,29 @@ from psycopg.rows import tuple_row
 
 from axonstore import PostgresStoreBackend
 from axonstore._json import float8_text
-from axonstore.errors import Query, SchemaDrift, StoreError, UnboundedWrite, UnknownColumn
+from axonstore.errors import EmptyData, Query, SchemaDrift, StoreError, UnboundedWrite, UnknownColumn
 from axonstore.filter import parse_aggregate_clause, parse_filter, parse_order_by, render_bounds
 from axonstore.memory import InMemoryBackend
 from axonstore.memory._eval import like
 from axonstore.memory._values import CastError
+from axonstore.operations import prepare_insert
 from axonstore.rows import ADAPTERS, row_factory
 from axonstore.sql import (
     build_delete_sql,
     build_insert_sql,
     build_retrieve_sql,
     build_update_sql,
-    normalize_data,
 )
-from axonstore.stream import DEFAULT_MAX_ROWS, Backpressure, RowStreamOutcome, drain_with_policy
+from axonstore.stream import DEFAULT_MAX_ROWS, Backpressure, PolicyGate, RowStreamOutcome, drain_with_policy
 from tests._servers import PgServer
+
+
+def _pairs(data: Any, op: str) -> list[tuple[str, object]]:
+    pairs = list(data.items()) if isinstance(data, dict) else [tuple(pair) for pair in data]
+    if not pairs:
+        raise EmptyData(op)
+    return pairs
+
 
 # --------------------------------------------------------------------------------------------------
 # The scenario: one table, twelve rows
@@ -432,7 +440,7 @@ class RawLane:
         self._require(table, types, named)
         sql, params = build_retrieve_sql(table, "public", where, bindings, types, bounds, agg)
         rows, _ = await self._run("retrieve", sql, params)
-        return await drain_with_policy(_aiter(rows), policy, max_rows)
+        return await drain_with_policy(_aiter(rows), PolicyGate(policy, max_rows))
 
     async def query(
         self, table: str, where: str = "", bindings: Mapping[str, str] | None = None
@@ -440,7 +448,8 @@ class RawLane:
         return (await self.stream_retrieve(table, where, bindings, policy=Backpressure.DEGRADE_QUALITY)).rows
 
     async def insert(self, table: str, data: Any) -> int:
-        pairs = normalize_data(data, "insert")
+        spec = prepare_insert(table, data)
+        pairs = list(zip(spec.columns, spec.rows[0], strict=True))
         types = await self._types(table)
         self._require(table, types, [column for column, _ in pairs])
         return (await self._run("persist", *build_insert_sql(table, "public", pairs, types)))[1]
@@ -454,7 +463,7 @@ class RawLane:
         *,
         all_rows: bool = False,
     ) -> int:
-        pairs = normalize_data(data, "mutate")
+        pairs = _pairs(data, "mutate")
         parsed = parse_filter(where, bindings)
         if parsed is None and not all_rows:
             raise UnboundedWrite("mutate", table)

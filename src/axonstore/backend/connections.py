@@ -12,13 +12,13 @@ import logging
 import os
 import weakref
 from time import monotonic
-from typing import Any, Final
+from typing import Any, Final, LiteralString
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 
 from axonstore.dsn import mask_dsn, scrub_secrets
-from axonstore.errors import Connect, Query, SchemaDrift, StoreError
+from axonstore.errors import QUERY_CLASSES, Connect, Query, SchemaDrift, StoreError
 from axonstore.rows import ADAPTERS
 from axonstore.schema import is_schema_drift_sqlstate
 
@@ -26,10 +26,18 @@ __all__ = [
     "ACQUIRE_TIMEOUT",
     "PINNING_DISABLED_REASON",
     "RELEASED_PIN_REASON",
+    "STATEMENT_TIMEOUT_SQL",
+    "IdleClock",
     "Pin",
+    "Transaction",
+    "begin_sql",
     "classify",
-    "make_pool",
+    "connection_kwargs",
+    "exhausted",
+    "log_masked",
     "pinning_enabled",
+    "pool_settings",
+    "refusal",
 ]
 
 ACQUIRE_TIMEOUT: Final = 5.0
@@ -64,95 +72,132 @@ class Pin:
 
     __slots__ = ("__weakref__", "_conn", "_owner")
 
-    def __init__(self, owner: object, conn: psycopg.AsyncConnection[Any]) -> None:
+    def __init__(self, owner: object, conn: Any) -> None:
         self._owner = owner
         # None once the pin's block has ended: the connection is back in the pool, maybe lent to
         # another task, so a late use must be refused rather than run on it.
-        self._conn: psycopg.AsyncConnection[Any] | None = conn
+        self._conn: Any = conn
 
     def __repr__(self) -> str:
         return f"<Pin of {self._owner!r}>"
 
 
-class _IdleClock:
+def connection_kwargs(application_name: str, cursor_factory: type) -> dict[str, Any]:
+    """The keyword arguments of every connection (CONTRACT §3.1), for either flavour's pool."""
+    return {
+        "prepare_threshold": None,
+        "autocommit": True,
+        "application_name": application_name,
+        "context": ADAPTERS,
+        "cursor_factory": cursor_factory,
+    }
+
+
+def pool_settings(max_size: int, name: str) -> dict[str, Any]:
+    """The pool settings of CONTRACT §3.1 (no ``reset``: D16), for either flavour's pool."""
+    return {
+        "min_size": 0,
+        "max_size": max(max_size, 1),
+        "open": False,
+        "timeout": ACQUIRE_TIMEOUT,
+        "max_idle": MAX_IDLE,
+        "max_lifetime": MAX_LIFETIME,
+        "name": name,
+    }
+
+
+class Transaction(Pin):
+    """A transaction on one pooled connection (from ``backend.transaction()``): pass it as ``conn=``
+    to every verb inside the block. Used after the block ended → ``TransactionClosed``."""
+
+    __slots__ = ("isolation", "read_only")
+
+    def __init__(self, owner: object, conn: Any, isolation: str | None, read_only: bool) -> None:
+        super().__init__(owner, conn)
+        self.isolation = isolation
+        self.read_only = read_only
+
+    @property
+    def closed(self) -> bool:
+        """True once the transaction has committed or rolled back."""
+        return self._conn is None
+
+    def __repr__(self) -> str:
+        return f"<Transaction {'closed' if self.closed else 'open'} of {self._owner!r}>"
+
+
+def begin_sql(isolation: str | None, read_only: bool) -> LiteralString:
+    """``BEGIN [ISOLATION LEVEL …] [READ ONLY]`` from a level :func:`check_transaction_options` gave."""
+    level: dict[str | None, LiteralString] = {
+        None: "",
+        "READ COMMITTED": " ISOLATION LEVEL READ COMMITTED",
+        "REPEATABLE READ": " ISOLATION LEVEL REPEATABLE READ",
+        "SERIALIZABLE": " ISOLATION LEVEL SERIALIZABLE",
+    }
+    return "BEGIN" + level[isolation] + (" READ ONLY" if read_only else "")
+
+
+#: Sets a statement timeout for the current transaction only (``is_local``): a parameter, not text.
+STATEMENT_TIMEOUT_SQL: Final = "SELECT pg_catalog.set_config('statement_timeout', $1, true)"
+
+
+class IdleClock:
     """When each connection was last known good, so only long-idle connections are checked."""
 
+    __slots__ = ("_seen",)
+
     def __init__(self) -> None:
-        self._seen: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._seen: weakref.WeakKeyDictionary[object, float] = weakref.WeakKeyDictionary()
 
-    async def configure(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    def seen(self, conn: object) -> None:
+        """``conn`` just worked."""
         self._seen[conn] = monotonic()
 
-    async def reset(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        # Runs in a pool worker, off the caller's path. Our statements are unnamed, but a connection
-        # may have been used by code we do not control (a pin handed to a user callback, say).
-        await conn.execute("DEALLOCATE ALL")
-        self._seen[conn] = monotonic()
-
-    async def check(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    def due(self, conn: object) -> bool:
+        """Has ``conn`` been idle long enough (or never seen) to need a check before hand-out?"""
         last = self._seen.get(conn)
-        if last is not None and monotonic() - last < CHECK_AFTER_IDLE:
-            return
-        await conn.execute("")  # an empty query: one round trip, no parse
-        self._seen[conn] = monotonic()
+        return last is None or monotonic() - last >= CHECK_AFTER_IDLE
 
 
-def make_pool(dsn: str, application_name: str, max_size: int, name: str) -> AsyncConnectionPool[Any]:
-    """An unopened pool with the contract's settings (CONTRACT §3.1)."""
-    clock = _IdleClock()
-    return AsyncConnectionPool(
-        dsn,
-        min_size=0,
-        max_size=max(max_size, 1),
-        open=False,
-        timeout=ACQUIRE_TIMEOUT,
-        max_idle=MAX_IDLE,
-        max_lifetime=MAX_LIFETIME,
-        configure=clock.configure,
-        reset=clock.reset,
-        check=clock.check,
-        name=name,
-        kwargs={
-            "prepare_threshold": None,
-            "autocommit": True,
-            "application_name": application_name,
-            "context": ADAPTERS,
-            "cursor_factory": psycopg.AsyncRawCursor,
-        },
-    )
+#: What the server says (its FATAL message) when waiting cannot help, and the SQLSTATE it stands for.
+#: libpq reports no SQLSTATE for a refused connection, so the server's own words are all there is.
+_REFUSALS: Final = (
+    ("password authentication failed", "28P01", "check the user name and password of the DSN"),
+    ("authentication failed", "28P01", "check the user name and password of the DSN"),
+    ("no pg_hba.conf entry", "28000", "ask the database's administrator to allow this client (pg_hba.conf)"),
+    ("role", "28000", "check the user name of the DSN"),
+    ("does not exist", "3D000", "check the database name of the DSN"),
+    ("too many connections for role", "53300", "lower the stores' capacity or raise the role's limit"),
+)
 
 
-async def diagnose(pool: AsyncConnectionPool[Any], dsn: str, application_name: str, in_use: int) -> str:
-    """Why a connection could not be had: an exhausted pool, or the server's own refusal.
-
-    ``in_use`` counts the connections the caller's backend holds right now (pins included). When all
-    of the pool's are held, the pool is exhausted: say so without I/O (a probe would cost the saturated
-    server one more connection, and could be refused for that very reason). Otherwise ask the server:
-    a connection attempt that keeps failing counts in the pool's own size statistics, so those alone
-    would call a refused connection an exhausted pool.
-    """
-    if in_use >= (pool.max_size or 1):
-        return _exhausted(pool)
-    try:
-        conn = await psycopg.AsyncConnection.connect(
-            dsn, connect_timeout=2, autocommit=True, application_name=application_name
-        )
-    except psycopg.Error as exc:
-        return scrub_secrets(str(exc).strip(), dsn)
-    await conn.close()
-    return f"no connection was made within {ACQUIRE_TIMEOUT:g} s (the server answers now: retry)"
+def refusal(exc: BaseException, dsn: str) -> str | None:
+    """The reason, with what to check, when ``exc`` is a connection the server refused for good
+    (authentication 28P01/28000, a missing database 3D000, the role's connection limit 53300);
+    ``None`` for anything waiting might fix (the server unreachable, starting up, saturated)."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return None
+    text = str(exc)
+    fatal = text.find("FATAL:")
+    if fatal < 0:
+        return None
+    said = " ".join(text[fatal + len("FATAL:") :].split())
+    for marker, sqlstate, advice in _REFUSALS:
+        if marker in said and (marker != "role" or "does not exist" in said):
+            reason = scrub_secrets(said, dsn)
+            return f"the server refused the connection (SQLSTATE {sqlstate}): {reason} — {advice}"
+    return None
 
 
-def _exhausted(pool: AsyncConnectionPool[Any]) -> str:
+def exhausted(max_size: int) -> str:
+    """The reason for an acquire timeout when every connection of the pool is in use."""
     return (
-        f"no connection became free within {ACQUIRE_TIMEOUT:g} s: all {pool.max_size} connections of "
+        f"no connection became free within {ACQUIRE_TIMEOUT:g} s: all {max_size} connections of "
         "the pool are in use — raise the store's capacity or hold connections for less time"
     )
 
 
-def classify(op: str, exc: BaseException, dsn: str) -> StoreError:
+def classify(op: str, exc: BaseException, dsn: str) -> StoreError:  # noqa: PLR0911  # one return per class
     """Map a driver failure to a StoreError by SQLSTATE (never by message text)."""
     if isinstance(exc, StoreError):
         return exc
@@ -166,6 +211,10 @@ def classify(op: str, exc: BaseException, dsn: str) -> StoreError:
         return Connect(message)
     if sqlstate is not None and is_schema_drift_sqlstate(sqlstate):
         return SchemaDrift(op, sqlstate, message)
+    caught = QUERY_CLASSES.get(sqlstate or "")
+    if caught is not None:
+        diag = getattr(exc, "diag", None)
+        return caught(op, message, sqlstate, getattr(diag, "constraint_name", None))
     return Query(op, message, sqlstate)
 
 

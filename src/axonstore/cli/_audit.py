@@ -99,7 +99,9 @@ class _AuditFile:
         key = read_key(self.key_file)
         if not has_entries:
             return AuditChain(key)
-        with self.path.open(encoding="utf-8") as handle:
+        with self.path.open(
+            encoding="utf-8", errors="surrogateescape"
+        ) as handle:  # bad bytes: AuditChainBroken
             chain = AuditChain.import_jsonl(handle, key=key)
         chain.verify()
         return chain
@@ -162,7 +164,7 @@ def audit_verify(
 
 async def _audit_verify(opts: _Opts, file: Path, key_file: Path, head: str | None) -> int:
     key = read_key(key_file)
-    with file.open(encoding="utf-8") as handle:
+    with file.open(encoding="utf-8", errors="surrogateescape") as handle:  # bad bytes: AuditChainBroken
         chain = AuditChain.import_jsonl(handle, key=key)
     chain.verify(expected_head=head)
     if opts.json:

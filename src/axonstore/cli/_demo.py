@@ -32,15 +32,15 @@ from rich.text import Text
 from axonstore._json import canonical_json
 from axonstore.audit import AuditChain
 from axonstore.backend import PostgresStoreBackend
-from axonstore.cli import caret, rows_table
+from axonstore.cli._output import caret, rows_table
 from axonstore.declarations import StoreSpec
 from axonstore.dsn import mask_dsn
 from axonstore.errors import AuditChainBroken, FilterError, Query, StoreError
-from axonstore.filter import parse_aggregate_clause, render_bounds
 from axonstore.introspect import manifest
+from axonstore.operations import prepare_read
 from axonstore.registry import StoreHandle, StoreRegistry
 from axonstore.schema import ResolvedTable
-from axonstore.sql import build_delete_sql, build_insert_sql, build_retrieve_sql, build_update_sql
+from axonstore.sql import build_delete_sql, build_insert_sql, build_update_sql, read_sql
 
 __all__ = ["SCHEMA", "TABLE", "DemoStep", "run"]
 
@@ -101,11 +101,13 @@ class DemoStep:
     facts: dict[str, Any] = field(default_factory=dict)
     refused: dict[str, Any] | None = None
     shown: int = field(default=_SHOWN_ROWS, repr=False)  # rows printed on a console (not in the JSON)
+    #: What ``call`` is, as printed on a console: a call, or a declaration (a ``StoreSpec`` is not a call).
+    call_label: str = field(default="call", repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The step for the JSON transcript."""
         data = asdict(self)
-        del data["shown"]
+        del data["shown"], data["call_label"]
         return data
 
 
@@ -133,7 +135,7 @@ class _Transcript:
         out.print(Rule(heading) if out.is_terminal else Text.assemble("── ", heading, " ──"))
         out.print(Text(step.explain))
         if step.call:
-            out.print(_labelled("call", step.call))
+            out.print(_labelled(step.call_label, step.call))
         if step.sql is not None:
             out.print(_labelled("SQL", step.sql))
             out.print(_labelled("params", repr(step.params)))
@@ -198,12 +200,9 @@ class _Tour:
         self, where: str, bindings: Mapping[str, str] | None = None, **bounds: str
     ) -> tuple[str, list[Any]]:
         """The statement the backend runs for a retrieve (an aggregate also gets the store's floor)."""
-        agg = parse_aggregate_clause(bounds.get("aggregate", ""), bounds.get("group_by", ""))
-        suffix = "" if agg else render_bounds(bounds.get("order_by", ""), bounds.get("limit", ""), bindings)
-        # The registry adds the confidence floor to an aggregate's filter (CONTRACT §6).
-        effective = self.claims.effective_where(where, aggregate=bounds.get("aggregate", ""))
-        types = self.resolved.column_types
-        return build_retrieve_sql(TABLE, self.resolved.schema, effective, bindings, types, suffix, agg)
+        # The registry adds the confidence floor to an aggregate's filter tree (CONTRACT §6).
+        read = self.claims.governed_read(prepare_read(TABLE, where, bindings, **bounds))
+        return read_sql(read, self.resolved.schema, self.resolved.column_types)
 
     async def retrieve(
         self,
@@ -218,7 +217,10 @@ class _Tour:
         """Run a retrieve and show it (``emit=False``: the caller adds facts and emits it)."""
         sql, params = self.retrieve_sql(where, bindings, **bounds)
         args: tuple[object, ...] = (where, bindings) if bindings else (where,)
-        result = await self.claims.retrieve(where, bindings, **bounds)
+        result = await self.claims.retrieve(
+            where, bindings, order_by=bounds.get("order_by", ""), limit=bounds.get("limit", ""),
+            aggregate=bounds.get("aggregate", ""), group_by=bounds.get("group_by", ""),
+        )  # fmt: skip
         rows = result.rows
         if bounds.get("aggregate"):
             rows = sorted(rows, key=lambda r: str(next(iter(r.values()))))
@@ -297,7 +299,8 @@ async def _injection(tour: _Tour) -> None:
         emit=False,
     )
     after = await tour.count()
-    step.facts["rows counted before / after"] = f"{before} / {after}"
+    # count() is an aggregate, so the floor applies: it counts trusted rows, not the table's ROWS.
+    step.facts[f"trusted rows (of {ROWS}) counted before / after"] = f"{before} / {after}"
     step.facts["table still there"] = after == before
     tour.out.emit(step)
     where = f"customer = 'x'; DROP TABLE {TABLE}"
@@ -398,21 +401,40 @@ async def _refusals(tour: _Tour) -> None:
     )
 
 
+_STREAMS: Final = (
+    # (policy, max_rows, where, order_by): newest first under pause_upstream (the first rows are kept);
+    # oldest first under drop_oldest, whose "oldest" means first to arrive, so the newest are kept.
+    ("pause_upstream", 25, "", "created_at desc"),
+    ("drop_oldest", 10, "status = 'open'", "created_at"),
+)
+_STREAM_EXPLAINED: Final = {
+    "pause_upstream": "pause_upstream keeps the first max_rows rows, stops reading and says so: "
+    "truncated. total_seen counts every row read — one more than max_rows, the row that shows more "
+    "matched.",
+    "drop_oldest": "drop_oldest keeps a window of the last max_rows rows to arrive — oldest means first "
+    "to arrive — and counts the rest as dropped; in created_at order, the newest claims are kept.",
+}
+
+
 async def _streams(tour: _Tour) -> None:
-    for policy, bound, where in (("pause_upstream", 25, ""), ("drop_oldest", 10, "status = 'open'")):
-        sql, params = tour.retrieve_sql(where, order_by="created_at desc")
-        rows = tour.claims.stream(where, order_by="created_at desc", policy=policy, max_rows=bound)
+    for policy, bound, where, order_by in _STREAMS:
+        sql, params = tour.retrieve_sql(where, order_by=order_by)
+        rows = tour.claims.stream(where, order_by=order_by, policy=policy, max_rows=bound)
         async with rows:
             got = [row async for row in rows]
         meta = rows.stream.to_dict()
+        kept = bound if meta["truncated"] or meta["dropped"] else meta["total_seen"]
         explain = (
-            "pause_upstream keeps the first max_rows rows, stops reading and says so: truncated."
-            if policy == "pause_upstream"
-            else "drop_oldest keeps a window of the last max_rows rows and counts the rest as dropped."
+            f"{_STREAM_EXPLAINED[policy]} Then the floor hides the untrusted rows among the {kept} kept, "
+            f"so {len(got)} reach the caller."
         )
-        explain += " Then the floor hides the untrusted rows among them (total_seen counts them all)."
-        call = _call("stream", where, order_by="created_at desc", policy=policy, max_rows=bound)
-        facts = {"trusted rows received": len(got), **meta}
+        call = _call("stream", where, order_by=order_by, policy=policy, max_rows=bound)
+        facts = {
+            "kept (max_rows)": kept,
+            "below the floor": kept - len(got),
+            "trusted rows received": len(got),
+        }
+        facts |= meta
         tour.out.emit(DemoStep(f"A stream under {policy}", explain, call, sql, params, got, facts))
 
 
@@ -496,6 +518,7 @@ async def _describe(tour: _Tour) -> None:
             f"capability={CAPABILITY!r})",
             rows=columns,
             shown=len(columns),
+            call_label="spec",
             facts={
                 "rows": ROWS,
                 "schema": described["schema"],
@@ -568,8 +591,13 @@ def _closing(out: _Transcript, keep: bool, elapsed: float, embedded: bool) -> No
         out.note(
             f"kept {SCHEMA}.{TABLE}. Try it from the shell with this axonstore.toml:\n"
             f'  [stores.{TABLE}]\n  backend = "postgresql"{connection}\n'
-            f"then: axonstore retrieve {TABLE} \"status = 'open'\" --limit 5"
+            f"then: axonstore retrieve {TABLE} 'status = \"open\"' --limit 5"
         )
     else:
         out.note(f"dropped schema {SCHEMA} (run with --keep to leave it for your own queries)")
+    if embedded:
+        out.note(
+            "the embedded PostgreSQL is still running (later commands reuse it): stop it with "
+            "`axonstore embedded stop`"
+        )
     out.note(f"demo finished in {elapsed} s")

@@ -7,6 +7,7 @@ because it manages the server rather than the stores on it.
 from __future__ import annotations
 
 import sys
+import time
 
 import typer
 from rich.text import Text
@@ -14,7 +15,7 @@ from rich.text import Text
 from axonstore.cli._inputs import _DEFAULT_CONFIG, AsJson, Config, Debug, _opts
 from axonstore.cli._output import EXIT_OK, _console, _flag, _Opts, _print_json, _run, _table
 from axonstore.dsn import mask_dsn
-from axonstore.embedded import EmbeddedServer
+from axonstore.embedded import EmbeddedServer, process_alive
 
 _embedded_app = typer.Typer(help="The embedded PostgreSQL that stores without `connection` run on.")
 
@@ -42,12 +43,35 @@ def embedded_stop(config: Config = _DEFAULT_CONFIG, as_json: AsJson = False, deb
 
 
 async def _embedded_stop(opts: _Opts) -> int:
-    stopped = EmbeddedServer().stop()
+    server = EmbeddedServer()
+    pid = server.status().pid
+    stopped = server.stop()
+    # `stop` waits for the postmaster; say "stopped" only once its PID is really gone (a server of
+    # another user, or one that ignored the signals, may outlive the wait).
+    exited = pid is None or _gone(pid, _STOP_GRACE_S)
     if opts.json:
-        _print_json({"stopped": stopped})
+        _print_json({"stopped": stopped, "exited": exited, "pid": pid})
+    elif not stopped:
+        _console().print(Text("not running"))
+    elif exited:
+        _console().print(Text(f"stopped (pid {pid} has exited)"))
     else:
-        _console().print(Text("stopped" if stopped else "not running"))
+        _console().print(
+            Text(f"stopping: pid {pid} is still exiting — `axonstore embedded status` tells when")
+        )
     return EXIT_OK
+
+
+_STOP_GRACE_S = 5.0
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while process_alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 @_embedded_app.command("status")

@@ -10,7 +10,9 @@ the command modules share them without importing the app.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+import dataclasses
+import re
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +23,7 @@ from axonstore.declarations import Declarations, load_declarations
 from axonstore.dsn import resolve_dsn
 from axonstore.embedded import EmbeddedServer
 from axonstore.errors import StoreError, UnknownStore
-from axonstore.filter import parse_filter
+from axonstore.filter import Value, interpolate, parse_filter
 from axonstore.registry import StoreRegistry
 
 # --------------------------------------------------------------------------------------------------
@@ -85,10 +87,66 @@ def _data(values: list[str] | None) -> dict[str, str | None]:
     return data
 
 
-def _check_where(opts: _Opts, where: str, bindings: Mapping[str, str] | None) -> None:
-    """Parse the filter first (pure), so a position in its error points into what the user typed."""
+def _check_where(opts: _Opts, where: str, bindings: Mapping[str, str] | None, *, limit: str = "") -> None:
+    """Parse the filter first (pure), so a position in its error points into what the user typed; then
+    D17: every ``${name}`` must have a ``--bind`` and every ``--bind`` must be used (a usage error)."""
     opts.caret_source = where
-    parse_filter(where, bindings)
+    parsed = parse_filter(where, bindings)
+    literals = [] if parsed is None else list(_text_literals(parsed.root))
+    _check_bindings([*literals, limit], bindings or {})
+
+
+# ``${name}`` / ``$name`` exactly as the library's interpolation finds them (ANCHOR §3.8).
+_PLACEHOLDER = re.compile(r"\$(?:\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def _text_literals(node: object) -> Iterator[str]:
+    """Every quoted literal's template in a parsed filter (any node shape: fields are walked)."""
+    if isinstance(node, Value):
+        if node.kind == "text" and isinstance(node.value, str):
+            yield node.value
+    elif isinstance(node, tuple | list):
+        for item in node:
+            yield from _text_literals(item)
+    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+        for f in dataclasses.fields(node):
+            yield from _text_literals(getattr(node, f.name))
+
+
+def _resolves(placeholder: str, name: str, bindings: Mapping[str, str]) -> bool:
+    """Whether the library's interpolation gives ``placeholder`` a value from ``bindings``."""
+    if name in bindings:
+        return True
+    # `${row.field}`: the library walks the JSON of binding `row` (the field may be missing).
+    return "." in name and interpolate(placeholder, bindings) != placeholder
+
+
+def _check_bindings(templates: Sequence[str], bindings: Mapping[str, str]) -> None:
+    """CONTRACT D17 in the CLI: a typo'd ``${stat}`` or ``--bind stat=…`` would silently match nothing.
+
+    The library keeps an unknown ``${name}`` as literal text (parity with the reference); a person at a
+    shell means a binding, so an unresolved placeholder and an unused ``--bind`` both exit 2.
+    """
+    used: set[str] = set()
+    for template in templates:
+        for match in _PLACEHOLDER.finditer(template):
+            name = match.group(1) if match.group(1) is not None else match.group(2)
+            if not _resolves(match.group(0), name, bindings):
+                given = f" (given: {', '.join(bindings)})" if bindings else ""
+                raise typer.BadParameter(
+                    f"the filter uses `{match.group(0)}` but no --bind {name.partition('.')[0]}=VALUE "
+                    f"gives it{given} — an unbound name would be compared as literal text",
+                    param_hint="'--bind'",
+                )
+            used.add(name if name in bindings else name.partition(".")[0])
+    unused = [name for name in bindings if name not in used]
+    if unused:
+        uses = ", ".join(sorted(used)) or "no bindings"
+        raise typer.BadParameter(
+            f"--bind {unused[0]} is not used by the filter (it uses: {uses}) — check the spelling; a "
+            "binding is written `${" + unused[0] + "}` inside a quoted literal",
+            param_hint="'--bind'",
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -108,7 +166,9 @@ def _registry(
     needs_embedded = any(spec.needs_default_connection for spec in declared.stores.values())
     default = _embedded_url(opts) if needs_embedded else None
     registry = StoreRegistry(declared, audit_key=audit_key, default_connection=default)
-    for spec in declared.stores.values():
+    for name, spec in declared.stores.items():
+        if spec.backend != "postgresql" and names is not None and not opts.json:
+            _err(f"note: `{name}` is an in_memory store: its rows live only for this command")
         if spec.backend == "postgresql":
             with contextlib.suppress(StoreError):  # the registry raises it, typed, when the store is used
                 opts.dsns.append(resolve_dsn(registry.connection_source(spec)[0]))

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import io
 import logging
+import re
 import sys
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
 import typer
 from rich import box
@@ -95,7 +96,7 @@ def _report_store_error(opts: _Opts, exc: StoreError) -> None:
     hint = _hint(opts, exc)
     if opts.json:
         payload = {"error": type(exc).__name__, "message": message, "hint": hint}
-        _err(json.dumps(payload, ensure_ascii=False))
+        _err(_json_text(payload))  # compact, like every other JSON the CLI prints
     else:
         _err(f"error: {message}")
         if hint:
@@ -199,11 +200,39 @@ def _logging(opts: _Opts) -> Iterator[None]:
 
 
 def _console() -> Console:
-    """Rich on a terminal; otherwise plain and wide enough that no table is ever cut."""
+    """Rich on a terminal; otherwise plain and wide enough that no table is ever cut, with no padding
+    at the ends of lines (Rich pads every line of a table to the console's width)."""
     console = Console(file=sys.stdout, highlight=False, markup=False, emoji=False)
     if console.is_terminal:
         return console
-    return Console(file=sys.stdout, highlight=False, markup=False, emoji=False, width=_WIDE, no_color=True)
+    return Console(
+        file=cast(TextIO, _TrimmedLines(sys.stdout)),
+        highlight=False,
+        markup=False,
+        emoji=False,
+        width=_WIDE,
+        no_color=True,
+    )
+
+
+class _TrimmedLines(io.TextIOBase):
+    """A text stream that drops the spaces Rich writes before each line end (one print is one write)."""
+
+    _PADDING = re.compile(r"[ \t]+$", re.MULTILINE)
+
+    def __init__(self, target: TextIO) -> None:
+        super().__init__()
+        self._target = target
+
+    def write(self, text: str) -> int:
+        self._target.write(self._PADDING.sub("", text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._target.flush()
+
+    def isatty(self) -> bool:
+        return False
 
 
 def _print_json(value: object) -> None:

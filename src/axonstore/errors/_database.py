@@ -12,8 +12,13 @@ class Connect(StoreError):
     """No connection could be had, or the connection broke."""
 
     source: str
+    #: True when the server answered and refused for good (authentication, a missing database, the
+    #: role's connection limit): ``source`` then says why and what to check, and waiting cannot help.
+    refused: bool = False
 
     def message(self) -> str:
+        if self.refused:
+            return f"axonstore could not connect: {self.source}"
         return (
             f"axonstore could not reach the database: {self.source} — check that the server is up, the "
             "DSN is right and the pool is not exhausted"
@@ -119,3 +124,74 @@ class EventLoopMismatch(StoreError):
             "this PostgresStoreBackend's pool belongs to another event loop — create one backend per "
             "event loop (or per thread running a loop)"
         )
+
+
+# --------------------------------------------------------------------------------------------------
+# The SQLSTATEs callers catch (CONTRACT §11): each is still a ``Query`` with op, source and sqlstate.
+
+
+@dataclass(eq=False)
+class CaughtQuery(Query):
+    """Base of the ``Query`` subclasses below: ``constraint`` names the violated constraint, when the
+    server reports one (``None`` otherwise)."""
+
+    constraint: str | None = None
+
+
+@dataclass(eq=False)
+class UniqueViolation(CaughtQuery):
+    """23505: a row with that key already exists."""
+
+
+@dataclass(eq=False)
+class ForeignKeyViolation(CaughtQuery):
+    """23503: a referenced row is missing (or still referenced)."""
+
+
+@dataclass(eq=False)
+class NotNullViolation(CaughtQuery):
+    """23502: a NOT NULL column got NULL."""
+
+
+@dataclass(eq=False)
+class CheckViolation(CaughtQuery):
+    """23514: a CHECK constraint refused the row."""
+
+
+@dataclass(eq=False)
+class ExclusionViolation(CaughtQuery):
+    """23P01: an exclusion constraint refused the row."""
+
+
+@dataclass(eq=False)
+class SerializationFailure(CaughtQuery):
+    """40001: a serializable or repeatable-read transaction lost a race — retry the whole transaction."""
+
+
+@dataclass(eq=False)
+class DeadlockDetected(CaughtQuery):
+    """40P01: the server broke a deadlock by failing this statement — retry the whole transaction."""
+
+
+@dataclass(eq=False)
+class QueryCanceled(CaughtQuery):
+    """57014: the statement was cancelled (a statement_timeout, or a cancel request)."""
+
+
+@dataclass(eq=False)
+class ReadOnlyTransaction(CaughtQuery):
+    """25006: a write in a read-only transaction, or on a standby."""
+
+
+#: SQLSTATE → the ``Query`` subclass a caller catches.
+QUERY_CLASSES: dict[str, type[CaughtQuery]] = {
+    "23505": UniqueViolation,
+    "23503": ForeignKeyViolation,
+    "23502": NotNullViolation,
+    "23514": CheckViolation,
+    "23P01": ExclusionViolation,
+    "40001": SerializationFailure,
+    "40P01": DeadlockDetected,
+    "57014": QueryCanceled,
+    "25006": ReadOnlyTransaction,
+}

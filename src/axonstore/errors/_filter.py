@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from axonstore.errors._base import StoreError
 
@@ -18,9 +19,28 @@ def _char_debug(ch: str) -> str:
     return "'" + escapes.get(ch, ch) + "'"
 
 
+class _Located:
+    """Where a filter error stands: ``pos`` (a character index into ``expr``) and ``expr`` (the where-text).
+
+    Plain class attributes, not dataclass fields, so that every error keeps its contract signature
+    (``UnexpectedChar(ch, pos)``, ``ExpectedValue(found)``): the compiler sets both on the raised error,
+    so a caller can draw a caret without parsing again. ``None`` when the error has no place (a limit on
+    parameters, an over-long expression) or comes from a composed filter with no single source text.
+    """
+
+    pos: int | None = None
+    expr: str | None = None
+
+
 @dataclass(eq=False)
-class FilterError(StoreError):
-    """A where / order_by / limit / aggregate / group_by expression that does not compile."""
+class FilterError(StoreError, _Located):
+    """A where / order_by / limit / aggregate / group_by expression that does not compile.
+
+    ``pos`` and ``expr`` say where (see :class:`_Located`); they survive pickling.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (*super().__reduce__()[:2], {"pos": self.pos, "expr": self.expr})
 
 
 @dataclass(eq=False)
@@ -352,6 +372,71 @@ class TooManyParameters(FilterError):
             f"the statement would bind more than {self.limit} parameters (PostgreSQL's limit) — "
             "split the write or the filter"
         )
+
+
+@dataclass(eq=False)
+class FilterTooLong(FilterError):
+    """An expression longer than the cap, refused before it is tokenised (CONTRACT §5.3)."""
+
+    limit: int
+    length: int
+
+    def message(self) -> str:
+        return (
+            f"the where expression is {self.length} characters long — the limit is {self.limit}; "
+            "split the work, or bind long lists through fewer, wider conditions"
+        )
+
+
+@dataclass(eq=False)
+class BadJsonPath(FilterError):
+    """A malformed JSON path (``->`` / ``->>``), or one used where it cannot stand (CONTRACT §12)."""
+
+    detail: str
+
+    def message(self) -> str:
+        return (
+            f"malformed JSON path: {self.detail} — a path is `column->'key'->>'key'` (at most 8 steps, "
+            "each a quoted key or a non-negative integer index), ending with ->> to compare a value"
+        )
+
+
+@dataclass(eq=False)
+class BadJsonLiteral(FilterError):
+    """The right side of ``@>`` is a string that is not a JSON document."""
+
+    detail: str
+
+    def message(self) -> str:
+        return (
+            f"the JSON literal is not valid JSON: {self.detail} — write a JSON document in quotes, "
+            """e.g. meta @> '{"tier": "gold"}', or a list for an array column: tags @> ('a', 'b')"""
+        )
+
+
+@dataclass(eq=False)
+class OperatorNotForType(FilterError):
+    """An operator the column's known type cannot take (refused before any I/O)."""
+
+    column: str
+    op: str
+    pg_type: str
+
+    def message(self) -> str:
+        return (
+            f"`{self.op}` does not apply to column `{self.column}` of type {self.pg_type} — "
+            f"{_OPERATOR_TYPES.get(self.op, 'check the column type')}"
+        )
+
+
+_OPERATOR_TYPES = {
+    "->": "a JSON path needs a json or jsonb column",
+    "->>": "a JSON path needs a json or jsonb column",
+    "@>": "containment needs a jsonb/json column (with a JSON literal) or an array column (with a list)",
+    "<@": "containment needs an array column and a list",
+    "&&": "overlap needs an array column and a list",
+    "@@": "full-text search needs a text or tsvector column",
+}
 
 
 @dataclass(eq=False)

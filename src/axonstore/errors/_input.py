@@ -103,12 +103,12 @@ class UnknownColumn(StoreError):
 
     table: str
     column: str
-    #: The table's live columns, when known (the CLI lists them in its hint).
+    #: The table's live columns, when known (the CLI lists them in its hint). Never in the message:
+    #: a service that forwards ``str(exc)`` must not disclose the schema (CONTRACT §5.3).
     columns: tuple[str, ...] = ()
 
     def message(self) -> str:
-        known = f" (its columns: {', '.join(self.columns)})" if self.columns else ""
         return (
-            f"table `{self.table}` has no column `{self.column}`{known} — column names are "
-            "case-sensitive; check the spelling"
+            f"table `{self.table}` has no column `{self.column}` — column names are case-sensitive; "
+            "check the spelling"
         )

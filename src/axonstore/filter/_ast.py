@@ -79,6 +79,71 @@ class Between:
 
 
 @dataclass(slots=True)
+class JsonPath:
+    """``column->'k'->…`` (CONTRACT §12): at most 8 steps, each key a parameter.
+
+    ``keys`` are text templates (object keys, interpolated like any string) or integers (array indexes);
+    ``text`` is true when the last step is ``->>`` (the path yields text, not json). ``pos`` is where the
+    first arrow stands, for an error about the column's type.
+    """
+
+    column: str
+    keys: tuple[Value, ...]
+    text: bool
+    pos: int = 0
+
+
+@dataclass(slots=True)
+class PathCompare:
+    """``path op value``; a number (boolean) on the right compares ``(path)::numeric`` (``::boolean``)."""
+
+    path: JsonPath
+    op: CompareOp
+    value: Value
+
+
+@dataclass(slots=True)
+class PathNullTest:
+    """``path IS [NOT] NULL``."""
+
+    path: JsonPath
+    negated: bool
+
+
+@dataclass(slots=True)
+class PathInList:
+    """``path [NOT] IN (v1, v2, …)`` (a ``->>`` path)."""
+
+    path: JsonPath
+    values: tuple[Value, ...]
+    negated: bool
+
+
+ContainOp: TypeAlias = Literal["@>", "<@", "&&"]
+
+
+@dataclass(slots=True)
+class Contains:
+    """``column @> 'json'`` (``document`` set, jsonb containment) or ``column @>|<@|&& (list)``
+    (``values`` set, array containment / overlap). ``pos`` is the operator's position."""
+
+    column: str
+    op: ContainOp
+    document: Value | None
+    values: tuple[Value, ...]
+    pos: int = 0
+
+
+@dataclass(slots=True)
+class TextSearch:
+    """``column @@ 'websearch terms'``: full-text search with the store's text-search configuration."""
+
+    column: str
+    query: Value
+    pos: int = 0
+
+
+@dataclass(slots=True)
 class Not:
     """``NOT x``."""
 
@@ -106,7 +171,18 @@ class Or:
     items: tuple[Node, ...]
 
 
-Condition: TypeAlias = Compare | NullTest | TimeCompare | InList | Between
+Condition: TypeAlias = (
+    Compare
+    | NullTest
+    | TimeCompare
+    | InList
+    | Between
+    | PathCompare
+    | PathNullTest
+    | PathInList
+    | Contains
+    | TextSearch
+)
 Node: TypeAlias = Condition | Not | Group | And | Or
 
 
@@ -115,10 +191,13 @@ class Filter:
     """A parsed, non-empty where-expression.
 
     ``columns`` lists every column it names (first occurrence order), so callers can check them against
-    a table before any SQL runs. ``plans`` caches render plans by (offset, column types).
+    a table before any SQL runs. ``plans`` caches render plans by (offset, column types, text-search
+    configuration). ``source`` is the expression it was parsed from (``None`` for a composed filter), so
+    that an error found while rendering can carry its place.
     """
 
     root: Node
     columns: tuple[str, ...]
     conditions: int
     plans: dict[object, object] = field(default_factory=dict, repr=False)
+    source: str | None = field(default=None, repr=False)

@@ -38,10 +38,11 @@ _CONDITION: Final = re.compile(
             (?i:and){_END} {_WS} ({_LIT})                             # 10 not, 11 low, 12 high
     ) {_WS}
     (?: ((?i:and|or)){_END} | \Z )                                    # 13 connector""",
-    re.VERBOSE | re.DOTALL,
+    re.VERBOSE | re.DOTALL | re.ASCII,  # ASCII: `(?i)` must not fold ſ, ı, İ or K onto a keyword
 )
 _LITERALS: Final = re.compile(
-    r"""'((?:[^'\\]|\\.)*+)'|"((?:[^"\\]|\\.)*+)"|(-?[0-9][0-9.]*+)|((?i:true|false))""", re.DOTALL
+    r"""'((?:[^'\\]|\\.)*+)'|"((?:[^"\\]|\\.)*+)"|(-?[0-9][0-9.]*+)|((?i:true|false))""",
+    re.DOTALL | re.ASCII,
 )
 _ESCAPE: Final = re.compile(r"\\(.)", re.DOTALL)
 _OPS: Final[dict[str, CompareOp]] = {

@@ -89,7 +89,7 @@ _NOT_JSON: Final = object()
 def _parse_json(text: str) -> object:
     try:
         return json.loads(text, parse_constant=_reject_constant)
-    except ValueError:
+    except (ValueError, RecursionError):  # a binding nested past the parser's depth is not walkable
         return _NOT_JSON
 
 

@@ -19,7 +19,7 @@ EOF: Final = 0
 WORD: Final = 1
 STRING: Final = 2
 NUMBER: Final = 3
-SYMBOL: Final = 4  # = == != <> < <= > >= ( ) + - ,
+SYMBOL: Final = 4  # = == != <> < <= > >= ( ) + - , and (CONTRACT §12) -> ->> @> <@ && @@
 
 
 class Token(NamedTuple):
@@ -36,16 +36,17 @@ class Token(NamedTuple):
 
 
 # Alternatives in the reference's order of rules. `-` is a symbol only when no digit follows, so `-5`
-# is one number token; `!` alone matches nothing and becomes an UnexpectedChar.
+# is one number token; `!`, `@` and `&` alone match nothing and become an UnexpectedChar. The longer
+# symbols come first (`->>` before `->`, `<@` before `<`). ASCII only: no Unicode case folding anywhere.
 _TOKEN: Final = re.compile(
     rf"""[{WHITE_SPACE_CLASS}]*+(?:
       '((?:[^'\\]|\\.)*+)'
     | "((?:[^"\\]|\\.)*+)"
-    | (==|!=|<=|>=|<>|[=<>()+,]|-(?![0-9]))
+    | (->>|->|@>|<@|&&|@@|==|!=|<=|>=|<>|[=<>()+,]|-(?![0-9]))
     | (-?[0-9][0-9.]*+)
     | ([A-Za-z_][A-Za-z0-9_]*+)
     )""",
-    re.VERBOSE | re.DOTALL,
+    re.VERBOSE | re.DOTALL | re.ASCII,
 )
 _ESCAPE: Final = re.compile(r"\\(.)", re.DOTALL)
 _new = tuple.__new__  # builds a Token without NamedTuple's Python-level __new__ (the lexer's hot path)

@@ -11,22 +11,30 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from axonstore.errors import TooManyParameters
+from axonstore.errors import OperatorNotForType, TooManyParameters
 from axonstore.filter._ast import (
     And,
     Between,
     Compare,
+    Contains,
     Filter,
     Group,
     InList,
+    JsonPath,
     Node,
     Not,
     NullTest,
     Or,
+    PathCompare,
+    PathInList,
+    PathNullTest,
+    TextSearch,
     TimeCompare,
     Value,
 )
 from axonstore.filter._interpolate import interpolator
+from axonstore.filter._parser import at
+from axonstore.filter._types import array_element, operator_type_error
 from axonstore.idents import type_cast
 
 MAX_PARAMETERS: Final = 65_535  # PostgreSQL's limit on bind parameters per statement
@@ -56,22 +64,46 @@ def check_parameter_count(param_offset: int, count: int) -> None:
         raise TooManyParameters(MAX_PARAMETERS)
 
 
-def render(parsed: Filter, param_offset: int, column_types: Mapping[str, str] | None) -> RenderPlan:
-    """Render ``parsed`` with placeholders numbered from ``param_offset + 1``."""
-    renderer = _Renderer(param_offset, column_types)
-    sql = renderer.node(parsed.root)
+def render(
+    parsed: Filter,
+    param_offset: int,
+    column_types: Mapping[str, str] | None,
+    text_search: str = "simple",
+) -> RenderPlan:
+    """Render ``parsed`` with placeholders numbered from ``param_offset + 1``.
+
+    ``text_search`` is the text-search configuration of ``@@`` conditions, bound as a ``regconfig``
+    parameter (never SQL text). ``OperatorNotForType`` when a known column type cannot take an operator.
+    """
+    renderer = _Renderer(param_offset, column_types, text_search)
+    try:
+        sql = renderer.node(parsed.root)
+    except OperatorNotForType as error:
+        error.expr = parsed.source
+        raise
     check_parameter_count(param_offset, len(renderer.values))
     return RenderPlan(sql, tuple(renderer.values), tuple(renderer.templates))
 
 
 class _Renderer:
-    __slots__ = ("offset", "templates", "types", "values")
+    __slots__ = ("offset", "templates", "text_search", "types", "values")
 
-    def __init__(self, offset: int, column_types: Mapping[str, str] | None) -> None:
+    def __init__(self, offset: int, column_types: Mapping[str, str] | None, text_search: str) -> None:
         self.offset = offset
         self.types = column_types
+        self.text_search = text_search
         self.values: list[Param] = []
         self.templates: list[tuple[int, Callable[[Mapping[str, object] | None], str]]] = []
+
+    def known(self, column: str, op: str, pos: int, *, document: bool = False) -> str | None:
+        """The column's known type (``None`` if unknown); ``OperatorNotForType`` if it cannot take ``op``."""
+        pg_type = self.types.get(column) if self.types else None
+        if not isinstance(pg_type, str) or not pg_type:
+            return None
+        error = operator_type_error(column, op, pg_type, document=document)
+        if error is not None:
+            raise at(error, pos)
+        return pg_type
 
     def placeholder(self, value: Value, cast: str) -> str:
         values = self.values
@@ -128,6 +160,49 @@ class _Renderer:
     def time(self, node: TimeCompare) -> str:
         return _time(node)
 
+    # ---- CONTRACT §12
+
+    def path(self, path: JsonPath) -> str:
+        """``"col"->$1->>$2``: every key a parameter (text, or an integer index)."""
+        self.known(path.column, "->>" if path.text and len(path.keys) == 1 else "->", path.pos)
+        out = [f'"{path.column}"']
+        last = len(path.keys) - 1
+        for index, key in enumerate(path.keys):
+            out.append("->>" if path.text and index == last else "->")
+            out.append(self.placeholder(key, ""))
+        return "".join(out)
+
+    def path_compare(self, node: PathCompare) -> str:
+        path = self.path(node.path)
+        return f"{_typed_path(path, node.value.kind)} {node.op} {self.placeholder(node.value, '')}"
+
+    def path_null_test(self, node: PathNullTest) -> str:
+        return f"{self.path(node.path)} IS {'NOT NULL' if node.negated else 'NULL'}"
+
+    def path_in_list(self, node: PathInList) -> str:
+        path = _typed_path(self.path(node.path), node.values[0].kind)
+        listed = ", ".join([self.placeholder(value, "") for value in node.values])
+        return f"{path} {'NOT IN' if node.negated else 'IN'} ({listed})"
+
+    def contains(self, node: Contains) -> str:
+        column = f'"{node.column}"'
+        if node.document is not None:  # `@>` with a JSON literal: jsonb containment
+            pg_type = self.known(node.column, "@>", node.pos, document=True)
+            if pg_type == "json":  # json has no @>: compare as jsonb
+                column += "::jsonb"
+            return f"{column} @> {self.placeholder(node.document, '::jsonb')}"
+        pg_type = self.known(node.column, node.op, node.pos)
+        cast = array_element(pg_type) if pg_type else ""
+        listed = ", ".join([self.placeholder(value, cast) for value in node.values])
+        return f"{column} {node.op} ARRAY[{listed}]"
+
+    def text_search_node(self, node: TextSearch) -> str:
+        pg_type = self.known(node.column, "@@", node.pos)
+        config = self.placeholder(Value("text", self.text_search), "::regconfig")
+        query = self.placeholder(node.query, "")
+        searched = f'"{node.column}"' if pg_type == "tsvector" else f'to_tsvector({config}, "{node.column}")'
+        return f"{searched} @@ websearch_to_tsquery({config}, {query})"
+
 
 # One method per node kind: a dictionary lookup instead of a chain of isinstance tests.
 _DISPATCH: Final[dict[type, Callable[[_Renderer, Any], str]]] = {
@@ -140,7 +215,21 @@ _DISPATCH: Final[dict[type, Callable[[_Renderer, Any], str]]] = {
     InList: _Renderer.in_list,
     Between: _Renderer.between,
     TimeCompare: _Renderer.time,
+    PathCompare: _Renderer.path_compare,
+    PathNullTest: _Renderer.path_null_test,
+    PathInList: _Renderer.path_in_list,
+    Contains: _Renderer.contains,
+    TextSearch: _Renderer.text_search_node,
 }
+
+
+def _typed_path(path: str, kind: str) -> str:
+    """``->>`` yields text: a number on the right compares it as numeric, a boolean as boolean."""
+    if kind in ("integer", "float"):
+        return f"({path})::numeric"
+    if kind == "boolean":
+        return f"({path})::boolean"
+    return path
 
 
 def _time(node: TimeCompare) -> str:

@@ -1,6 +1,35 @@
 """The in-memory evaluator: a parsed filter → a row predicate with SQL's three-valued logic; ORDER BY.
 Pure; the semantics are documented in :mod:`axonstore.memory` (aggregates: :mod:`._memory_aggregate`).
 
+CONTRACT §12 forms:
+
+* **JSON paths** walk dict / list values: ``->`` yields the JSON value (a JSON ``null`` is a value, not
+  SQL NULL), ``->>`` its text (JSON ``null`` → NULL; objects and arrays as jsonb prints them); a missing
+  key, an index past the end or a step into a scalar is NULL. A number on the right compares
+  ``(text)::numeric``, a boolean ``(text)::boolean`` — text that does not cast is PostgreSQL's 22P02.
+* **Containment** ``@>`` with a JSON literal is jsonb containment (objects by key, arrays as sets, a
+  top-level array contains a scalar it holds); ``@>`` / ``<@`` / ``&&`` with a list are array
+  containment and overlap (a NULL element equals nothing).
+* **Full-text search** is an *approximation* of ``to_tsvector(cfg, text) @@ websearch_to_tsquery(cfg,
+  q)``: the document's words are its runs of letters and digits, lower-cased; the query's terms are
+  words (all required), ``"quoted phrases"`` (consecutive words in order), ``-term`` (absent) and
+  ``or`` between two terms (either; it binds tighter than the implicit AND). A term of several words
+  (``foo-bar``) is a phrase. Where PostgreSQL differs (a test asserts each against a real server):
+
+  1. no stemming and no stop words, whatever the configuration: under ``english`` PostgreSQL matches
+     ``running`` for ``run`` and ignores ``the``; here only the same word matches and ``the`` is a word;
+  2. PostgreSQL's parser keeps hosts, e-mail addresses, URLs and file paths as single lexemes
+     (``example.com``, ``ann@example.com``): here they are split into words, so ``example`` matches
+     ``example.com`` (PostgreSQL: no match);
+  3. ``_`` separates words in both, but PostgreSQL reads ``foo-bar`` as the compound and its parts
+     while here it is the phrase ``foo bar`` (the same answer for a search of ``foo``, ``bar`` or
+     ``foo-bar``);
+  4. a query with no words (``''``, ``'-'``) matches nothing in both, without PostgreSQL's NOTICE.
+
+  A ``tsvector`` column holds text here and is searched as text.
+* **LIKE** runs in O(text × pattern) time whatever the pattern (no backtracking regular expression:
+  ``'%a%a%a%a%a%a%a%a%b'`` against 60 characters answers at once, as PostgreSQL does).
+
 A column's type is either **declared** (a type :data:`KNOWN_TYPES` models): each literal is cast to it
 once, before any row is read — PostgreSQL's ``"col" op $1::type``, so a bad literal fails even on an
 empty table — or **inferred** row by row from the stored Python value (``"col"::text = $1`` and bare
@@ -11,6 +40,7 @@ Errors are :class:`~axonstore.memory._values.CastError` (a SQLSTATE and a messag
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -24,17 +54,24 @@ from axonstore.filter import (
     And,
     Between,
     Compare,
+    Contains,
     Group,
     InList,
+    JsonPath,
     Node,
     Not,
     NullTest,
     Or,
+    PathCompare,
+    PathInList,
+    PathNullTest,
+    TextSearch,
     TimeCompare,
     Value,
     interpolate,
+    operator_type_error,
 )
-from axonstore.memory._casts import coerce_literal
+from axonstore.memory._casts import coerce, coerce_literal
 from axonstore.memory._values import (
     KNOWN_TYPES,
     ORDERABLE_FAMILIES,
@@ -49,7 +86,17 @@ from axonstore.memory._values import (
     sql_name,
 )
 
-__all__ = ["Predicate", "Truth", "compile_filter", "count_parameters", "like", "shift", "sort_rows"]
+__all__ = [
+    "Predicate",
+    "Truth",
+    "compile_filter",
+    "count_parameters",
+    "jsonb_contains",
+    "like",
+    "search_matches",
+    "shift",
+    "sort_rows",
+]
 
 Truth: TypeAlias = bool | None
 StoredRow: TypeAlias = Mapping[str, object]
@@ -69,7 +116,7 @@ _TESTS: Final[dict[str, Callable[[int], bool]]] = {
 }
 
 
-def count_parameters(node: Node) -> int:
+def count_parameters(node: Node) -> int:  # noqa: PLR0911 - one branch per node kind
     """How many ``$n`` parameters the PostgreSQL rendering of ``node`` binds (NULL tests and time values
     bind none), so that both backends raise ``TooManyParameters`` for the same filters."""
     if isinstance(node, Compare):
@@ -78,6 +125,16 @@ def count_parameters(node: Node) -> int:
         return len(node.values)
     if isinstance(node, Between):
         return 2
+    if isinstance(node, PathCompare):
+        return len(node.path.keys) + 1
+    if isinstance(node, PathNullTest):
+        return len(node.path.keys)
+    if isinstance(node, PathInList):
+        return len(node.path.keys) + len(node.values)
+    if isinstance(node, Contains):
+        return 1 if node.document is not None else len(node.values)
+    if isinstance(node, TextSearch):
+        return 2  # the configuration (one parameter, used twice) and the query
     if isinstance(node, Not | Group):
         return count_parameters(node.child)
     if isinstance(node, And | Or):
@@ -133,6 +190,16 @@ class _Compiler:
         self.bindings = bindings
         self.now = now
 
+    def declared(self, column: str, op: str, pos: int, *, document: bool = False) -> str | None:
+        """The declared type, refused as the PostgreSQL rendering refuses it (``OperatorNotForType``)."""
+        pg_type = self.types.get(column)
+        if pg_type is not None:
+            error = operator_type_error(column, op, pg_type, document=document)
+            if error is not None:
+                error.pos = pos
+                raise error
+        return pg_type
+
     def literal(self, value: Value) -> Literal:
         if value.kind == "text":
             return interpolate(str(value.value), self.bindings)
@@ -157,6 +224,9 @@ class _Compiler:
             return self.between(node)
         if isinstance(node, TimeCompare):
             return self.time_compare(node)
+        extension = _EXTENSIONS.get(type(node))
+        if extension is not None:
+            return extension(self, node)
         raise TypeError(f"cannot evaluate filter node {node!r}")
 
     # ---- conditions
@@ -366,86 +436,75 @@ def _loose_compare(value: object, literal: Literal, op: str) -> int:
 def like(text: str, pattern: str, insensitive: bool) -> bool:
     """``text LIKE pattern``: ``%`` any run, ``_`` one character, ``\\`` escapes the next one.
 
-    A well-formed pattern runs as a regular expression. One ending in a lone ``\\`` runs PostgreSQL's
-    own matching algorithm, because PostgreSQL raises 22025 only if matching reaches that escape
-    (``'a' LIKE 'a\\'`` is false, ``'ab' LIKE 'a\\'`` is an error).
+    PostgreSQL's ``MatchText`` (like_match.c), errors included — 22025 only if matching reaches a
+    pattern's lone trailing escape (``'a' LIKE 'a\\'`` is false, ``'ab' LIKE 'a\\'`` is an error) — but
+    without its recursion: once the piece after a ``%`` matched up to the next ``%``, the outcome is
+    final (a later start could only leave less text for the same rest), so each piece is tried at most
+    once per text position and the cost is O(len(text) × len(pattern)) for any pattern.
     """
     if insensitive:
         text, pattern = _fold(text), _fold(pattern)
-    regex = _like_regex(pattern)
-    if regex is not None:
-        return regex.fullmatch(text) is not None
-    try:
-        return _match_text(text, 0, pattern, 0) == _LIKE_TRUE
-    except RecursionError:
-        raise CastError("54001", "stack depth limit exceeded") from None
-
-
-@lru_cache(maxsize=1024)
-def _like_regex(pattern: str) -> re.Pattern[str] | None:
-    """The pattern as a regular expression; ``None`` when it ends with a lone escape."""
-    out: list[str] = []
-    index = 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "\\":
-            if index + 1 == len(pattern):
-                return None
-            out.append(re.escape(pattern[index + 1]))
-            index += 2
-            continue
-        out.append(".*" if char == "%" else "." if char == "_" else re.escape(char))
-        index += 1
-    return re.compile("".join(out), re.DOTALL)
+    outcome, ti, pi = _match_piece(text, 0, pattern, 0)
+    while outcome == _LIKE_PERCENT:
+        outcome, ti, pi = _after_percent(text, ti, pattern, pi)
+    return outcome == _LIKE_TRUE
 
 
 _LIKE_TRUE: Final = 1
 _LIKE_FALSE: Final = 0
-_LIKE_ABORT: Final = -1
+_LIKE_ABORT: Final = -1  # the text ran out: no later start can match either
+_LIKE_PERCENT: Final = 2  # matched up to a `%` of the pattern (at pi)
 _BAD_ESCAPE: Final = "LIKE pattern must not end with escape character"
 
 
-def _match_text(t: str, ti: int, p: str, pi: int) -> int:  # noqa: PLR0911, PLR0912 - PostgreSQL's MatchText
-    """PostgreSQL's ``MatchText`` (like_match.c), character for character, errors included."""
-    if p[pi:] == "%":
-        return _LIKE_TRUE
-    while ti < len(t) and pi < len(p):
+def _match_piece(t: str, ti: int, p: str, pi: int) -> tuple[int, int, int]:
+    """MatchText's main loop up to the next ``%`` of the pattern (or the end of either)."""
+    end_t, end_p = len(t), len(p)
+    while ti < end_t and pi < end_p:
         char = p[pi]
+        if char == "%":
+            return _LIKE_PERCENT, ti, pi
         if char == "\\":
             pi += 1
-            if pi >= len(p):
+            if pi >= end_p:
                 raise CastError("22025", _BAD_ESCAPE)
             if p[pi] != t[ti]:
-                return _LIKE_FALSE
-        elif char == "%":
-            pi += 1
-            while pi < len(p) and p[pi] in "%_":
-                if p[pi] == "_":
-                    if ti >= len(t):
-                        return _LIKE_ABORT
-                    ti += 1
-                pi += 1
-            if pi >= len(p):
-                return _LIKE_TRUE
-            if p[pi] == "\\" and pi + 1 >= len(p):
-                raise CastError("22025", _BAD_ESCAPE)
-            first = p[pi + 1] if p[pi] == "\\" else p[pi]
-            while ti < len(t):
-                if t[ti] == first:
-                    matched = _match_text(t, ti, p, pi)
-                    if matched != _LIKE_FALSE:
-                        return matched
-                ti += 1
-            return _LIKE_ABORT
+                return _LIKE_FALSE, ti, pi
         elif char != "_" and char != t[ti]:
-            return _LIKE_FALSE
+            return _LIKE_FALSE, ti, pi
         ti += 1
         pi += 1
-    if ti < len(t):
-        return _LIKE_FALSE
-    while pi < len(p) and p[pi] == "%":
+    if ti < end_t:
+        return _LIKE_FALSE, ti, pi
+    while pi < end_p and p[pi] == "%":
         pi += 1
-    return _LIKE_TRUE if pi >= len(p) else _LIKE_ABORT
+    return (_LIKE_TRUE if pi >= end_p else _LIKE_ABORT), ti, pi
+
+
+def _after_percent(t: str, ti: int, p: str, pi: int) -> tuple[int, int, int]:
+    """MatchText's ``%`` branch: skip ``%``/``_`` runs, then try the rest at each later text position."""
+    end_t, end_p = len(t), len(p)
+    pi += 1
+    while pi < end_p and p[pi] in "%_":
+        if p[pi] == "_":
+            if ti >= end_t:
+                return _LIKE_ABORT, ti, pi
+            ti += 1
+        pi += 1
+    if pi >= end_p:
+        return _LIKE_TRUE, ti, pi
+    if p[pi] == "\\" and pi + 1 >= end_p:
+        raise CastError("22025", _BAD_ESCAPE)
+    first = p[pi + 1] if p[pi] == "\\" else p[pi]
+    while ti < end_t:
+        ti = t.find(first, ti)
+        if ti < 0:
+            break
+        outcome, next_ti, next_pi = _match_piece(t, ti, p, pi)
+        if outcome != _LIKE_FALSE:
+            return outcome, next_ti, next_pi  # final, or the next `%` to continue from
+        ti += 1
+    return _LIKE_ABORT, ti, pi
 
 
 @lru_cache(maxsize=4096)
@@ -457,6 +516,240 @@ def _fold_char(char: str) -> str:
 def _fold(text: str) -> str:
     """Lower-case character by character, as PostgreSQL's ILIKE does (no context: Σ → σ, never ς)."""
     return "".join(map(_fold_char, text))
+
+
+# --------------------------------------------------------------------------------------------------
+# CONTRACT §12: JSON paths, containment, full-text search
+
+_ABSENT: Final = object()  # a path step that found nothing: SQL NULL (a JSON null is Python None)
+
+
+def _walk(compiler: _Compiler, path: JsonPath) -> Callable[[object], object]:
+    """The path as a function of the column's (non-NULL) value: the JSON value, or ``_ABSENT``."""
+    keys = [compiler.literal(key) for key in path.keys]
+    declared = compiler.declared(path.column, "->>" if path.text and len(keys) == 1 else "->", path.pos)
+
+    def walk(value: object) -> object:
+        if declared is None and family(value) != "json":
+            raise CastError("42883", f"operator does not exist: {_type_of(value)} -> unknown")
+        for key in keys:
+            if isinstance(key, str) and isinstance(value, dict):
+                value = value.get(key, _ABSENT)
+            elif isinstance(key, int) and isinstance(value, list) and key < len(value):
+                value = value[key]
+            else:
+                return _ABSENT
+        return value
+
+    return walk
+
+
+def _json_text(value: object) -> str | None:
+    """``->>``: a JSON string as itself, null as NULL, anything else as jsonb prints it."""
+    if value is None or value is _ABSENT:
+        return None
+    if isinstance(value, str):
+        return value
+    return pg_text(value)
+
+
+def _path_value(compiler: _Compiler, path: JsonPath) -> Callable[[StoredRow], object]:
+    """The value of the path for one row: ``_ABSENT`` for SQL NULL."""
+    walk = _walk(compiler, path)
+    column = path.column
+
+    def value_of(row: StoredRow) -> object:
+        value = row.get(column)
+        if value is None:
+            return _ABSENT
+        found = walk(value)
+        if path.text:
+            text = _json_text(found)
+            return _ABSENT if text is None else text
+        return found
+
+    return value_of
+
+
+def _as_kind(text: object, kind: str) -> object:
+    """``(path)::numeric`` / ``(path)::boolean`` for a number / boolean on the right."""
+    if kind in ("integer", "float"):
+        return coerce(text, "numeric")
+    if kind == "boolean":
+        return coerce(text, "bool")
+    return text
+
+
+def _path_compare(compiler: _Compiler, node: PathCompare) -> Predicate:
+    value_of = _path_value(compiler, node.path)
+    literal = compiler.literal(node.value)
+    kind = node.value.kind
+    if node.op in LIKE_OPS:
+        insensitive, negated = "ILIKE" in node.op, node.op.startswith("NOT")
+        pattern = str(literal)
+
+        def matches(row: StoredRow) -> Truth:
+            text = value_of(row)
+            return None if text is _ABSENT else like(str(text), pattern, insensitive) is not negated
+
+        return matches
+    test = _TESTS[node.op]
+
+    def compared(row: StoredRow) -> Truth:
+        text = value_of(row)
+        if text is _ABSENT:
+            return None
+        return test(compare(_as_kind(text, kind), literal))
+
+    return compared
+
+
+def _path_null_test(compiler: _Compiler, node: PathNullTest) -> Predicate:
+    value_of = _path_value(compiler, node.path)
+    return lambda row: (value_of(row) is not _ABSENT) is node.negated
+
+
+def _path_in_list(compiler: _Compiler, node: PathInList) -> Predicate:
+    value_of = _path_value(compiler, node.path)
+    literals = [compiler.literal(value) for value in node.values]
+    kind = node.values[0].kind
+
+    def found(row: StoredRow) -> Truth:
+        text = value_of(row)
+        if text is _ABSENT:
+            return None
+        typed = _as_kind(text, kind)
+        return any(compare(typed, literal) == 0 for literal in literals) is not node.negated
+
+    return found
+
+
+def _contains(compiler: _Compiler, node: Contains) -> Predicate:
+    if node.document is not None:
+        compiler.declared(node.column, "@>", node.pos, document=True)
+        document = json.loads(str(compiler.literal(node.document)))
+
+        def contains_document(value: object) -> bool:
+            if family(value) != "json" and not isinstance(value, str | int | float | bool):
+                raise CastError("42883", f"operator does not exist: {_type_of(value)} @> jsonb")
+            if isinstance(value, str) and compiler.types.get(node.column) is None:
+                raise CastError("42883", "operator does not exist: text @> jsonb")
+            return jsonb_contains(value, document)
+
+        return _per_row(node.column, contains_document)
+    compiler.declared(node.column, node.op, node.pos)
+    literals = [compiler.literal(value) for value in node.values]
+    op = node.op
+
+    def holds(elements: list[object], literal: Literal) -> bool:
+        return any(e is not None and _loose_equal(e, literal, "=") == 0 for e in elements)
+
+    def contains_list(value: object) -> bool:
+        if not isinstance(value, list):
+            raise CastError("42883", f"operator does not exist: {_type_of(value)} {op} text[]")
+        if op == "@>":
+            return all(holds(value, literal) for literal in literals)
+        if op == "&&":
+            return any(holds(value, literal) for literal in literals)
+        return all(e is not None and any(_loose_equal(e, lit, "=") == 0 for lit in literals) for e in value)
+
+    return _per_row(node.column, contains_list)
+
+
+def jsonb_contains(container: object, contained: object, *, top: bool = True) -> bool:
+    """PostgreSQL's jsonb ``@>``: objects by key (recursively), arrays as sets of contained elements,
+    scalars by value and JSON type; a top-level array also contains a scalar among its elements."""
+    if isinstance(contained, dict):
+        return isinstance(container, dict) and all(
+            key in container and jsonb_contains(container[key], value, top=False)
+            for key, value in contained.items()
+        )
+    if isinstance(contained, list):
+        return isinstance(container, list) and all(
+            any(jsonb_contains(element, wanted, top=False) for element in container) for wanted in contained
+        )
+    if isinstance(container, list) and top:
+        return any(_json_scalar_equal(element, contained) for element in container)
+    return _json_scalar_equal(container, contained)
+
+
+def _json_scalar_equal(a: object, b: object) -> bool:
+    if isinstance(a, dict | list) or isinstance(b, dict | list):
+        return False
+    if isinstance(a, bool) or isinstance(b, bool):  # true is no number in JSON
+        return type(a) is type(b) and a == b
+    return a == b
+
+
+def _text_search(compiler: _Compiler, node: TextSearch) -> Predicate:
+    compiler.declared(node.column, "@@", node.pos)
+    query = _parse_query(str(compiler.literal(node.query)))
+
+    def search(value: object) -> bool:
+        if not isinstance(value, str):
+            raise CastError("42883", f"function to_tsvector(regconfig, {_type_of(value)}) does not exist")
+        return search_matches(_words(value), query)
+
+    return _per_row(node.column, search)
+
+
+_WORD: Final = re.compile(r"[^\W_]+")
+# A query term: an optional `-`, then a quoted phrase (a missing closing quote runs to the end) or a run
+# of anything but whitespace and quotes.
+_QUERY_TERM: Final = re.compile(r'(-?)(?:"([^"]*)"?|([^\s"]+))')
+
+#: A parsed query: AND of groups, each an OR of terms; a term is (negated, phrase words).
+Query: TypeAlias = list[list[tuple[bool, list[str]]]]
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def _parse_query(text: str) -> Query:
+    """``websearch_to_tsquery``'s syntax, approximated (see the module docstring)."""
+    groups: Query = []
+    pending_or = False
+    for match in _QUERY_TERM.finditer(text):
+        negated, quoted, bare = match.group(1) == "-", match.group(2), match.group(3)
+        if quoted is None and bare is not None and bare.lower() == "or" and not negated:
+            pending_or = bool(groups)
+            continue
+        words = _words(quoted if quoted is not None else bare or "")
+        if not words:
+            continue
+        if pending_or:
+            groups[-1].append((negated, words))
+        else:
+            groups.append([(negated, words)])
+        pending_or = False
+    return groups
+
+
+def search_matches(words: Sequence[str], query: Query) -> bool:
+    """Whether a document's words satisfy a parsed query (an empty query matches nothing)."""
+    if not query:
+        return False
+    present = set(words)
+
+    def term(negated: bool, phrase: list[str]) -> bool:
+        if len(phrase) == 1:
+            hit = phrase[0] in present
+        else:
+            size = len(phrase)
+            hit = any(list(words[i : i + size]) == phrase for i in range(len(words) - size + 1))
+        return hit is not negated
+
+    return all(any(term(negated, phrase) for negated, phrase in group) for group in query)
+
+
+_EXTENSIONS: Final[dict[type, Callable[[_Compiler, Any], Predicate]]] = {
+    PathCompare: _path_compare,
+    PathNullTest: _path_null_test,
+    PathInList: _path_in_list,
+    Contains: _contains,
+    TextSearch: _text_search,
+}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,253 @@
+"""What both flavours of ``PostgresStoreBackend`` decide without performing I/O.
+
+The async driver (``aio.py``) and its generated sync twin (``sync.py``) perform the I/O; everything
+they decide is here, once: construction and masking, the hit/miss decision of the schema cache, the
+statements of each prepared operation for a resolved table, when a failed hit may be stale, the keys
+of a page walk and the page a walk's rows make, and the adaptation of Python values for the driver.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, TypeAlias, cast
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from axonstore.backend.connections import log_masked
+from axonstore.dsn import application_name, mask_dsn, validate_dsn, without_password
+from axonstore.errors import SchemaDrift, StoreError, UnknownColumn
+from axonstore.operations import (
+    Delete,
+    Insert,
+    OrderKeys,
+    Page,
+    PageRead,
+    Read,
+    Reinforce,
+    Update,
+    Write,
+    json_default,
+    page_token,
+)
+from axonstore.rows import Row, TypeRegistry
+from axonstore.schema import SCHEMA_CACHE, ResolvedTable
+from axonstore.sql import (
+    Statement,
+    delete_sql,
+    insert_chunks,
+    insert_sql,
+    page_sql,
+    read_sql,
+    reinforce_sql,
+    update_sql,
+)
+
+__all__ = [
+    "CHUNKED_STREAMS",
+    "COPY_THRESHOLD",
+    "DEFAULT_CAPACITY",
+    "BackendCore",
+    "Spec",
+    "adapted",
+    "cached_schema",
+    "copy_rows",
+    "page_keys",
+    "page_of",
+    "page_statement",
+    "read_statement",
+    "require_columns",
+    "stale_after_hit",
+    "uses_copy",
+    "write_statements",
+]
+
+DEFAULT_CAPACITY: Final = 10
+#: psycopg streams in chunks only over libpq ≥ 17; before that, one row per fetch.
+CHUNKED_STREAMS: Final = psycopg.capabilities.has_stream_chunked()
+#: ``insert_many`` switches from multi-row ``VALUES`` to ``COPY … FROM STDIN`` at this many values
+#: (rows × columns): below it, one or two ``INSERT`` round trips beat COPY's extra protocol steps;
+#: above it COPY is faster per row (measured in ``bench/ops_bench.py --many``).
+COPY_THRESHOLD: Final = 20_000
+#: A row-identity key for a page walk over a table without a primary key (stable while rows are not
+#: updated or vacuumed away mid-walk — say so in the docs).
+ROW_IDENTITY: Final = "ctid"
+_INVALID_TEXT: Final = "22P02"  # invalid_text_representation: a cast of the cached type refused the value
+_JSON_TYPES: Final = frozenset({"json", "jsonb"})
+
+Spec: TypeAlias = Read | PageRead | Write
+_log_cache = logging.getLogger("axonstore.store.cache")
+# One type registry per database (OIDs of user-defined types are per database).
+_TYPE_REGISTRIES: dict[str, TypeRegistry] = {}
+
+
+class BackendCore:
+    """Construction, masking and the schema-cache key of a backend of either flavour (no I/O)."""
+
+    def __init__(
+        self, dsn: str, store_name: str = "", namespace: str | None = None, max_connections: int = 10
+    ) -> None:
+        validate_dsn(dsn)
+        self._dsn = dsn
+        self._masked = mask_dsn(dsn)
+        self._dsn_key = without_password(dsn)  # the schema cache's key (D5): never the password
+        self.store_name = store_name
+        self.namespace = namespace
+        self.max_connections = max(max_connections, 1)
+        self.application_name = application_name(store_name, namespace)
+        self._types = _TYPE_REGISTRIES.setdefault(self._dsn_key, TypeRegistry())
+
+    def masked_dsn(self) -> str:
+        """The DSN with every password replaced by ``***``."""
+        return self._masked
+
+    def same_database(self, other: BackendCore) -> bool:
+        """True when both backends reach the same database (the DSN without its password)."""
+        return self._dsn_key == other._dsn_key
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(dsn={self._masked!r}, store={self.store_name!r}, "
+            f"namespace={self.namespace!r}, max_connections={self.max_connections})"
+        )
+
+    def cache_key(self, table: str) -> tuple[str, str]:
+        """The schema cache's key for ``table`` on this database."""
+        return (self._dsn_key, table)
+
+    def log(self, logger: logging.Logger, level: int, message: str, **fields: object) -> None:
+        """Log with the masked DSN attached."""
+        log_masked(logger, level, message, self._dsn, **fields)
+
+    def evict_stale(self, spec: Spec, error: StoreError) -> None:
+        """Forget the cached schema of ``spec``'s table after a hit failed as if it were stale."""
+        SCHEMA_CACHE.evict(self.cache_key(spec.table))
+        self.log(
+            _log_cache,
+            logging.WARNING,
+            f"possible schema drift on `{spec.table}` (SQLSTATE {getattr(error, 'sqlstate', '?')}): "
+            "cache entry evicted, re-resolving",
+        )
+
+
+def cached_schema(spec: Spec, key: tuple[str, str]) -> ResolvedTable | None:
+    """The cached schema when it knows every column ``spec`` names (a hit), else ``None`` (a miss:
+    re-resolve, so that a column added since is found, D4)."""
+    cached = SCHEMA_CACHE.get(key)
+    if cached is not None and cached.first_missing(spec.named) is None:
+        return cached
+    return None
+
+
+def require_columns(spec: Spec, resolved: ResolvedTable) -> None:
+    """``UnknownColumn`` (with the table's columns) for a named column the live table lacks (D4)."""
+    missing = resolved.first_missing(spec.named)
+    if missing is not None:
+        raise UnknownColumn(spec.table, missing, tuple(resolved.column_types))
+
+
+def stale_after_hit(error: StoreError) -> bool:
+    """May a failed cache hit be explained by a stale schema?
+
+    Drift (42P01/42703/42804/42883), or 22P02 — a value the *cached* type's cast rejects, which is what
+    a column whose type changed (say int4 → text) looks like. Both fail before any row is touched, so
+    the miss-path retry cannot apply a write twice; a value that is bad for the live type too fails
+    again on the miss path and is reported as it is.
+    """
+    return isinstance(error, SchemaDrift) or getattr(error, "sqlstate", None) == _INVALID_TEXT
+
+
+def read_statement(read: Read, resolved: ResolvedTable) -> Statement:
+    """The ``SELECT`` of a retrieve."""
+    return read_sql(read, resolved.schema, resolved.column_types)
+
+
+def page_keys(page: PageRead, resolved: ResolvedTable) -> OrderKeys:
+    """The walk's order made total: the primary key's columns not already ordered on (ascending), or
+    the row identity when the table has no primary key."""
+    order = page.read.order
+    ordered = {column for column, _ in order}
+    key = resolved.primary_key or (ROW_IDENTITY,)
+    if resolved.primary_key and set(resolved.primary_key) <= ordered:
+        return order
+    return (*order, *((column, "ASC") for column in key if column not in ordered))
+
+
+def page_statement(page: PageRead, resolved: ResolvedTable) -> Statement:
+    """The ``SELECT`` of one page (``size + 1`` rows: the extra row says whether there is a next)."""
+    return page_sql(page, resolved.schema, resolved.column_types, page_keys(page, resolved))
+
+
+def page_of(page: PageRead, keys: OrderKeys, rows: list[Row]) -> Page:
+    """The page the fetched rows make: at most ``size`` rows, a token when one more row came back,
+    and without the key columns the caller's projection left out."""
+    more = len(rows) > page.size
+    if more:
+        del rows[page.size :]
+    token = page_token(page.scope, [rows[-1].get(column) for column, _ in keys]) if more else None
+    shown = page.read.columns
+    if shown:
+        extra = [column for column, _ in keys if column not in shown]
+        if extra:
+            rows = [{column: row[column] for column in shown} for row in rows]
+    elif ROW_IDENTITY in (column for column, _ in keys):
+        for row in rows:
+            row.pop(ROW_IDENTITY, None)
+    return Page(cast("list[dict[str, object]]", rows), token)
+
+
+def uses_copy(insert: Insert) -> bool:
+    """Whether a batch goes through ``COPY`` (large, plain inserts: no conflict target, no returning)."""
+    return (
+        insert.conflict is None
+        and insert.returning is None
+        and len(insert.rows) * max(len(insert.columns), 1) >= COPY_THRESHOLD
+    )
+
+
+def write_statements(write: Write, resolved: ResolvedTable) -> list[Statement]:
+    """The statements of a write, in order (several only for an ``insert_many`` past one chunk)."""
+    schema, types = resolved.schema, resolved.column_types
+    if isinstance(write, Insert):
+        chunks = insert_chunks(write) if len(write.rows) > 1 else [write]
+        return [insert_sql(adapted(chunk, types), schema, types) for chunk in chunks]
+    if isinstance(write, Update):
+        return [update_sql(adapted(write, types), schema, types)]
+    if isinstance(write, Delete):
+        return [delete_sql(write, schema, types)]
+    if isinstance(write, Reinforce):
+        return [reinforce_sql(write, schema, types)]
+    raise TypeError(f"not a write: {write!r}")  # pragma: no cover - the verbs only prepare the above
+
+
+def adapted(write: Insert | Update, column_types: Mapping[str, str]) -> Any:
+    """Python containers as JSON where the column is json/jsonb (a dict always); lists stay arrays."""
+    if isinstance(write, Update):
+        if not any(isinstance(value, dict | list) for _, value in write.pairs):
+            return write
+        pairs = tuple((c, _json_value(c, v, column_types)) for c, v in write.pairs)
+        return Update(write.table, write.filter, pairs, write.bindings, write.returning, write.op)
+    if not any(isinstance(value, dict | list) for row in write.rows for value in row):
+        return write
+    rows = tuple(
+        tuple(_json_value(c, v, column_types) for c, v in zip(write.columns, row, strict=True))
+        for row in write.rows
+    )
+    return Insert(write.table, write.columns, rows, write.returning, write.conflict, write.update, write.op)
+
+
+def copy_rows(insert: Insert, column_types: Mapping[str, str]) -> Sequence[Sequence[object]]:
+    """The rows of a ``COPY`` batch, JSON values wrapped for the driver."""
+    return adapted(insert, column_types).rows  # type: ignore[no-any-return]
+
+
+def _json_value(column: str, value: object, column_types: Mapping[str, str]) -> object:
+    if isinstance(value, dict) or (isinstance(value, list) and column_types.get(column) in _JSON_TYPES):
+        return Jsonb(value, dumps=_dumps)
+    return value
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, default=json_default)

@@ -1,0 +1,58 @@
+"""Which known column types take the operators of CONTRACT §12 (pure; used by both backends).
+
+A type is refused only when it is a built-in type (or an array of one) that PostgreSQL would refuse:
+a user-defined type — a domain over jsonb, an enum array, ``schema.type`` — may well take the operator,
+so it is left to the server.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from axonstore.errors import OperatorNotForType
+from axonstore.idents import type_cast
+from axonstore.pgtypes import BUILTIN_TYPES
+
+__all__ = ["JSON_TYPES", "SEARCHABLE_TYPES", "array_element", "is_array_type", "operator_type_error"]
+
+JSON_TYPES: Final = frozenset({"json", "jsonb"})
+#: What ``@@`` searches: text (through ``to_tsvector``) or a tsvector itself.
+SEARCHABLE_TYPES: Final = frozenset({"text", "varchar", "bpchar", "name", "tsvector"})
+
+
+def is_array_type(pg_type: str) -> bool:
+    """``_int4``, ``schema._mytype``: PostgreSQL names an array type after its element, with a ``_``."""
+    return pg_type.rpartition(".")[2].startswith("_")
+
+
+def _builtin(pg_type: str) -> bool:
+    """A built-in type or an array of one (a user type may take any operator: the server decides)."""
+    return pg_type in BUILTIN_TYPES or (pg_type.startswith("_") and pg_type[1:] in BUILTIN_TYPES)
+
+
+def operator_type_error(
+    column: str, op: str, pg_type: str, *, document: bool = False
+) -> OperatorNotForType | None:
+    """The error for ``op`` on a column of known type ``pg_type``, or ``None`` when the type takes it.
+
+    ``op`` is ``->``, ``->>``, ``@>``, ``<@``, ``&&`` or ``@@``; ``document`` says that ``@>`` has a JSON
+    literal on its right (jsonb containment) rather than a list (array containment).
+    """
+    if not _builtin(pg_type):
+        return None
+    if op in ("->", "->>") or document:
+        fits = pg_type in JSON_TYPES
+    elif op == "@@":
+        fits = pg_type in SEARCHABLE_TYPES
+    else:
+        fits = is_array_type(pg_type)
+    return None if fits else OperatorNotForType(column, op, pg_type)
+
+
+def array_element(pg_type: str) -> str:
+    """The cast for one element of an array column (``_int4`` → ``::int4``); ``""`` when not an array."""
+    schema, dot, name = pg_type.rpartition(".")
+    if not name.startswith("_"):
+        return ""
+    element = f"{schema}{dot}{name[1:]}"
+    return type_cast({"element": element}, "element")

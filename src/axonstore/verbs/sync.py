@@ -1,0 +1,300 @@
+# Generated from src/axonstore/verbs/aio.py by tools/async_to_sync.py: do not edit; edit the async
+# source and run `python tools/async_to_sync.py` (a test fails while this file is stale).
+"""The public verbs, written once per flavour over the prepared operations (CONTRACT §3.2, §11).
+
+Each verb takes the contract's text arguments, prepares the operation (:mod:`axonstore.operations`: every
+check that needs no database, in the contract's order) and hands it to the backend's ``run_*`` method —
+the only part a backend writes itself. :class:`SyncVerbs` serves the async PostgreSQL backend and the
+async in-memory backend; :class:`SyncVerbs` their twins in :mod:`axonstore.sync`. The two classes differ
+only by ``await``: the decisions live in the operations and in the backends' shared cores.
+
+``returning=""`` makes a write return its row count; ``returning="id, created"`` (or ``"*"``) returns
+the written rows, decoded like query rows (the overloads tell ``mypy`` which).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Generator
+from typing import Literal, cast, overload
+
+from axonstore.operations import (
+    Bindings,
+    Data,
+    Page,
+    PageRead,
+    Read,
+    Write,
+    prepare_delete,
+    prepare_insert,
+    prepare_insert_many,
+    prepare_page,
+    prepare_read,
+    prepare_reinforce,
+    prepare_update,
+    prepare_upsert,
+)
+from axonstore.stream import DEFAULT_MAX_ROWS, Backpressure, CancelSignal, PolicyGate, RowStreamOutcome
+from axonstore.verbs._shared import Row, Rows, bounded_max_rows, gate
+
+__all__ = ["SyncVerbs"]
+
+
+class SyncVerbs(ABC):
+    """The verbs of an async backend, over five ``run_*`` methods it implements."""
+
+    # ---- what a backend implements ----------------------------------------------------------------
+
+    @abstractmethod
+    def run_rows(self, read: Read, conn: object) -> list[Row]:
+        """Every row of a prepared retrieve."""
+
+    @abstractmethod
+    def run_read(self, read: Read, gate: PolicyGate, conn: object) -> RowStreamOutcome:
+        """A prepared retrieve drained through ``gate`` (a bounded stream)."""
+
+    @abstractmethod
+    def iter_read(
+        self, read: Read, bound: int | None, cancel: CancelSignal | None, conn: object
+    ) -> Generator[Row, None, None]:
+        """The rows of a prepared retrieve as they arrive (closing it early stops the server's work)."""
+
+    @abstractmethod
+    def run_page(self, page: PageRead, conn: object) -> Page:
+        """One page of a prepared keyset walk."""
+
+    @abstractmethod
+    def run_write(self, write: Write, conn: object) -> int | list[Row]:
+        """A prepared write: its row count, or the rows it returned."""
+
+    # ---- the verbs --------------------------------------------------------------------------------
+
+    def query(
+        self,
+        table: str,
+        where: str = "",
+        bindings: Bindings = None,
+        *,
+        columns: str = "",
+        conn: object = None,
+    ) -> list[Row]:
+        """Rows of ``table`` matching ``where`` (only ``columns``, when given), as JSON-safe dicts."""
+        return self.run_rows(prepare_read(table, where, bindings, columns=columns), conn)
+
+    @overload
+    def insert(  # type: ignore[overload-overlap]  # "" counts, any other text returns rows
+        self, table: str, data: Data, *, returning: Literal[""] = "", conn: object = None
+    ) -> int: ...
+    @overload
+    def insert(self, table: str, data: Data, *, returning: str, conn: object = None) -> list[Row]: ...
+    def insert(self, table: str, data: Data, *, returning: str = "", conn: object = None) -> int | list[Row]:
+        """Insert one row (a mapping, or (column, value) pairs in order): 1, or the returned row."""
+        return self.run_write(prepare_insert(table, data, returning=returning), conn)
+
+    @overload
+    def insert_many(  # type: ignore[overload-overlap]
+        self, table: str, rows: Rows, *, returning: Literal[""] = "", conn: object = None
+    ) -> int: ...
+    @overload
+    def insert_many(self, table: str, rows: Rows, *, returning: str, conn: object = None) -> list[Row]: ...
+    def insert_many(
+        self, table: str, rows: Rows, *, returning: str = "", conn: object = None
+    ) -> int | list[Row]:
+        """Insert every row in one transaction, all or none (``RaggedRows`` before any SQL)."""
+        return self.run_write(prepare_insert_many(table, rows, returning=returning), conn)
+
+    @overload
+    def upsert(  # type: ignore[overload-overlap]
+        self,
+        table: str,
+        data: Data,
+        on_conflict: str,
+        *,
+        update: str | None = None,
+        returning: Literal[""] = "",
+        conn: object = None,
+    ) -> int: ...
+    @overload
+    def upsert(
+        self,
+        table: str,
+        data: Data,
+        on_conflict: str,
+        *,
+        update: str | None = None,
+        returning: str,
+        conn: object = None,
+    ) -> list[Row]: ...
+    def upsert(
+        self,
+        table: str,
+        data: Data,
+        on_conflict: str,
+        *,
+        update: str | None = None,
+        returning: str = "",
+        conn: object = None,
+    ) -> int | list[Row]:
+        """``INSERT … ON CONFLICT (on_conflict) DO UPDATE SET …`` (``update=""``: ``DO NOTHING``)."""
+        spec = prepare_upsert(table, data, on_conflict, update=update, returning=returning)
+        return self.run_write(spec, conn)
+
+    @overload
+    def mutate(  # type: ignore[overload-overlap]
+        self,
+        table: str,
+        where: str,
+        data: Data,
+        bindings: Bindings = None,
+        *,
+        conn: object = None,
+        all_rows: bool = False,
+        returning: Literal[""] = "",
+    ) -> int: ...
+    @overload
+    def mutate(
+        self,
+        table: str,
+        where: str,
+        data: Data,
+        bindings: Bindings = None,
+        *,
+        conn: object = None,
+        all_rows: bool = False,
+        returning: str,
+    ) -> list[Row]: ...
+    def mutate(
+        self,
+        table: str,
+        where: str,
+        data: Data,
+        bindings: Bindings = None,
+        *,
+        conn: object = None,
+        all_rows: bool = False,
+        returning: str = "",
+    ) -> int | list[Row]:
+        """Update the rows matching ``where``; a blank ``where`` needs ``all_rows=True`` (D3)."""
+        spec = prepare_update(table, where, data, bindings, all_rows=all_rows, returning=returning)
+        return self.run_write(spec, conn)
+
+    @overload
+    def purge(  # type: ignore[overload-overlap]
+        self,
+        table: str,
+        where: str,
+        bindings: Bindings = None,
+        *,
+        conn: object = None,
+        all_rows: bool = False,
+        returning: Literal[""] = "",
+    ) -> int: ...
+    @overload
+    def purge(
+        self,
+        table: str,
+        where: str,
+        bindings: Bindings = None,
+        *,
+        conn: object = None,
+        all_rows: bool = False,
+        returning: str,
+    ) -> list[Row]: ...
+    def purge(
+        self,
+        table: str,
+        where: str,
+        bindings: Bindings = None,
+        *,
+        conn: object = None,
+        all_rows: bool = False,
+        returning: str = "",
+    ) -> int | list[Row]:
+        """Delete the rows matching ``where``; a blank ``where`` needs ``all_rows=True`` (D3)."""
+        spec = prepare_delete(table, where, bindings, all_rows=all_rows, returning=returning)
+        return self.run_write(spec, conn)
+
+    def reinforce(
+        self,
+        table: str,
+        from_id: str,
+        to_id: str,
+        etype: str,
+        delta: float,
+        floor: float,
+        *,
+        conn: object = None,
+    ) -> int:
+        """``weight = LEAST(GREATEST(weight + delta, floor), 1.0)`` on one edge; resolves on a miss (D9)."""
+        spec = prepare_reinforce(table, from_id, to_id, etype, delta, floor)
+        return cast(int, self.run_write(spec, conn))
+
+    def page(
+        self,
+        table: str,
+        where: str = "",
+        bindings: Bindings = None,
+        *,
+        order_by: str,
+        size: int,
+        after: str | None = None,
+        columns: str = "",
+        conn: object = None,
+    ) -> Page:
+        """One page of a keyset walk; pass ``page.next`` as ``after`` for the next (``None`` at the end)."""
+        spec = prepare_page(
+            table, where, bindings, order_by=order_by, size=size, after=after, columns=columns
+        )
+        return self.run_page(spec, conn)
+
+    def stream_retrieve(
+        self,
+        table: str,
+        where: str = "",
+        bindings: Bindings = None,
+        *,
+        columns: str = "",
+        order_by: str = "",
+        limit: str = "",
+        aggregate: str = "",
+        group_by: str = "",
+        policy: Backpressure | str = Backpressure.PAUSE_UPSTREAM,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        cancel: CancelSignal | None = None,
+        conn: object = None,
+    ) -> RowStreamOutcome:
+        """A bounded retrieve: rows stream from the server and ``policy`` decides what is kept
+        (``truncated`` says rows were left out)."""
+        bounded = gate(policy, max_rows, cancel)
+        read = prepare_read(
+            table, where, bindings, columns=columns, order_by=order_by, limit=limit, aggregate=aggregate,
+            group_by=group_by,
+        )  # fmt: skip
+        return self.run_read(read, bounded, conn)
+
+    def iter_rows(
+        self,
+        table: str,
+        where: str = "",
+        bindings: Bindings = None,
+        *,
+        columns: str = "",
+        order_by: str = "",
+        limit: str = "",
+        aggregate: str = "",
+        group_by: str = "",
+        max_rows: int | None = None,
+        cancel: CancelSignal | None = None,
+        conn: object = None,
+    ) -> Generator[Row, None, None]:
+        """Rows as they arrive (at most ``max_rows`` when given); close it early to stop the server::
+
+        with contextlib.closing(backend.iter_rows("events")) as rows:
+            for row in rows: ...
+        """
+        bound = bounded_max_rows(max_rows)
+        read = prepare_read(
+            table, where, bindings, columns=columns, order_by=order_by, limit=limit, aggregate=aggregate,
+            group_by=group_by,
+        )  # fmt: skip
+        return self.iter_read(read, bound, cancel, conn)
