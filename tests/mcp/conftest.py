@@ -71,7 +71,7 @@ class AgentEnv:
             sql = (
                 f'SELECT id, org_id, status, note, _confidence FROM "{self.store}" WHERE {where} ORDER BY id'
             )
-            return conn.execute(sql).fetchall()  # type: ignore[call-overload,no-any-return]
+            return conn.execute(sql).fetchall()
 
 
 def _toml(env_store: str, role_dsn: str, *, max_rows: int = 5, extra: str = "") -> str:

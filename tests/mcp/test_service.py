@@ -32,9 +32,11 @@ async def test_tools_per_principal_with_annotations(agent_env: AgentEnv) -> None
     store = agent_env.store
     assert list(tools) == [f"{store}_retrieve", f"{store}_persist", f"{store}_mutate", f"{store}_purge"]
     assert reader == [f"{store}_retrieve"]
-    assert tools[f"{store}_retrieve"].annotations.read_only_hint is True
-    assert tools[f"{store}_purge"].annotations.destructive_hint is True
-    assert tools[f"{store}_mutate"].annotations.destructive_hint is True
+    hints = {name: tool.annotations for name, tool in tools.items()}
+    assert all(hint is not None for hint in hints.values())
+    assert getattr(hints[f"{store}_retrieve"], "read_only_hint", None) is True
+    assert getattr(hints[f"{store}_purge"], "destructive_hint", None) is True
+    assert getattr(hints[f"{store}_mutate"], "destructive_hint", None) is True
     assert tools[f"{store}_retrieve"].input_schema["additionalProperties"] is False
 
 
