@@ -69,7 +69,10 @@ async def test_corpus_over_http(agent_env: AgentEnv, tmp_path: Path) -> None:
                     if problem:
                         failures.append(f"{attack.id}: {problem}")
         statuses = await _http_attacks(url, port)
+        async with over_http(url, TOKENS["reader"]) as client:  # the server survived all of them
+            still = [tool.name for tool in (await client.list_tools()).tools]
     assert failures == []
+    assert still == [f"{agent_env.store}_retrieve"]
     assert statuses == {
         "no token": 401,
         "wrong token": 401,
@@ -77,6 +80,8 @@ async def test_corpus_over_http(agent_env: AgentEnv, tmp_path: Path) -> None:
         "rebinding host": 421,
         "foreign origin": 403,
         "body over 4 MiB": 413,
+        "json nested 100 000 deep": 400,
+        "malformed json": 400,
     }
     assert agent_env.snapshot() == before
     calls = [p for p in _audit_lines(log) if str(p["op"]).startswith("mcp.")]
@@ -100,6 +105,12 @@ async def _http_attacks(url: str, port: int) -> dict[str, int]:
         "rebinding host": ({**good, "Host": f"evil.example:{port}"}, json.dumps(ping)),
         "foreign origin": ({**good, "Origin": "http://evil.example"}, json.dumps(ping)),
         "body over 4 MiB": (good, json.dumps({**ping, "pad": "x" * (4 * 1024 * 1024 + 1)})),
+        "json nested 100 000 deep": (
+            good,
+            '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": '
+            '{"name": "x", "arguments": {"a": ' + "[" * 100_000 + "]" * 100_000 + "}}}",
+        ),
+        "malformed json": (good, '{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {'),
     }
     statuses: dict[str, int] = {}
     async with httpx2.AsyncClient(timeout=30) as http:
