@@ -13,6 +13,7 @@ from tests.mcp._session import call, in_process, served
 from tests.mcp.conftest import AgentEnv
 
 from axonstore.errors import PrivilegedRole
+from axonstore.mcp import ANONYMOUS
 
 
 def _ok(outcome: Any) -> dict[str, Any]:
@@ -173,3 +174,26 @@ async def test_superuser_and_file_roles_are_refused_at_start(
     with pytest.raises(PrivilegedRole, match="pg_read_server_files"):
         async with served(agent_env.config):
             pass
+
+
+async def test_without_principals_the_caller_holds_no_capability(agent_env: AgentEnv) -> None:
+    text = agent_env.config.read_text()
+    text = text[: text.index("[principals.bot]")]  # no principal declared
+    bound = text.replace('bind = { org_id = "claim:org_id" }\n', "")
+    agent_env.config.write_text(bound)
+    async with served(agent_env.config) as service:
+        caller = ANONYMOUS
+        assert service.tools(caller) == {}  # the store requires orders.read, which nobody holds
+    agent_env.config.write_text(
+        bound.replace('capability = "orders.read"\n', "").replace(
+            "[stores."
+            + agent_env.store
+            + '.agent.capabilities]\npersist = "orders.write"\nmutate = "orders.write"\n'
+            'purge = "orders.write"\n',
+            "",
+        )
+    )
+    async with served(agent_env.config) as service:
+        assert list(service.tools(ANONYMOUS)) == [
+            f"{agent_env.store}_{verb}" for verb in ("retrieve", "persist", "mutate", "purge")
+        ]
