@@ -30,13 +30,15 @@ __all__ = ["WireEvent", "WireLog", "WireLogger"]
 _SSL_REQUEST = 80877103
 _GSSENC_REQUEST = 80877104
 _CANCEL_REQUEST = 80877102
-_RECORDED = frozenset(b"PBCD")  # Parse, Bind, Close, Describe
+_RECORDED = frozenset(b"PBCDSQ")  # Parse, Bind, Close, Describe, Sync, Query (simple protocol)
 _CHUNK = 65536
 
 
 @dataclass(frozen=True)
 class WireEvent:
-    """One recorded client message: ``kind`` is ``parse``, ``bind``, ``close`` or ``describe``."""
+    """One recorded client message: ``kind`` is ``parse``, ``bind``, ``close``, ``describe``, ``sync`` or
+    ``query`` (a simple-protocol query). A ``sync`` or a ``query`` ends a round trip: counting them
+    counts the round trips an operation costs."""
 
     lane: str
     conn: int
@@ -70,6 +72,10 @@ class WireLog:
     def parses(self, mark: int = 0) -> list[WireEvent]:
         """Every ``Parse`` after ``mark``."""
         return [e for e in self.since(mark) if e.kind == "parse"]
+
+    def round_trips(self, mark: int = 0) -> int:
+        """Client round trips since ``mark``: every Sync and every simple-protocol Query."""
+        return sum(1 for event in self.since(mark) if event.kind in ("sync", "query"))
 
     def named_parses(self, mark: int = 0) -> list[WireEvent]:
         """Every ``Parse`` with a non-empty statement name after ``mark`` — what must never happen."""
@@ -117,6 +123,10 @@ class _FrameParser:
             name, at = _cstring(body, 0)
             query, _ = _cstring(body, at)
             self._record("parse", name, query[:300])
+        elif kind == ord("S"):
+            self._record("sync", "", "")
+        elif kind == ord("Q"):
+            self._record("query", "", _cstring(body, 0)[0][:300])
         elif kind == ord("B"):
             _portal, at = _cstring(body, 0)
             self._record("bind", _cstring(body, at)[0], "")

@@ -43,6 +43,7 @@ from axonstore.errors import (
     UnboundedWrite,
 )
 from axonstore.filter import (
+    DEFAULT_TEXT_SEARCH,
     MAX_PARAMETERS,
     Aggregate,
     Filter,
@@ -116,6 +117,8 @@ class Read:
     limit: int | None = None
     aggregate: Aggregate | None = None
     op: str = "retrieve"
+    #: The full-text configuration of ``@@`` in the filter (a store's ``text_search`` declaration).
+    text_search: str = DEFAULT_TEXT_SEARCH
 
     @property
     def named(self) -> tuple[str, ...]:
@@ -198,6 +201,8 @@ class Update:
     bindings: Bindings = None
     returning: tuple[str, ...] | None = None
     op: str = "mutate"
+    #: The full-text configuration of ``@@`` in the filter (a store's ``text_search`` declaration).
+    text_search: str = DEFAULT_TEXT_SEARCH
 
     @property
     def named(self) -> tuple[str, ...]:
@@ -219,6 +224,8 @@ class Delete:
     bindings: Bindings = None
     returning: tuple[str, ...] | None = None
     op: str = "purge"
+    #: The full-text configuration of ``@@`` in the filter (a store's ``text_search`` declaration).
+    text_search: str = DEFAULT_TEXT_SEARCH
 
     @property
     def named(self) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Final, TypeAlias
 
 from axonstore.filter import (
+    DEFAULT_TEXT_SEARCH,
     MAX_PARAMETERS,
     Aggregate,
     Filter,
@@ -71,12 +72,16 @@ Types: TypeAlias = Mapping[str, str] | None
 
 
 def _where(
-    parsed: Filter | None, offset: int, types: Types, bindings: Mapping[str, object] | None
+    parsed: Filter | None,
+    offset: int,
+    types: Types,
+    bindings: Mapping[str, object] | None,
+    text_search: str = DEFAULT_TEXT_SEARCH,
 ) -> Statement:
     """``(clause, params)``: ``TRUE`` for no filter, as the reference writes it."""
     if parsed is None:
         return "TRUE", []
-    plan = plan_for(parsed, offset, types)
+    plan = plan_for(parsed, offset, types, text_search=text_search)
     params: Params = list(plan.params(bindings))
     return plan.sql, params
 
@@ -127,7 +132,7 @@ def _values(row: Sequence[object], columns: Sequence[str], types: Types, params:
 def read_sql(read: Read, schema: str | None, types: Types = None) -> Statement:
     """``SELECT * | "a", "b" | <aggregate> FROM "schema"."table" WHERE … [ORDER BY …] [LIMIT n]``."""
     relation = qualified_relation(read.table, schema)
-    clause, params = _where(read.filter, 0, types, read.bindings)
+    clause, params = _where(read.filter, 0, types, read.bindings, read.text_search)
     if read.aggregate is not None:
         suffix = render_group_by_suffix(read.aggregate)
     else:
@@ -144,7 +149,7 @@ def page_sql(page: PageRead, schema: str | None, types: Types, keys: OrderKeys) 
     """
     read = page.read
     relation = qualified_relation(read.table, schema)
-    clause, params = _where(read.filter, 0, types, read.bindings)
+    clause, params = _where(read.filter, 0, types, read.bindings, read.text_search)
     if page.after is not None:
         seek = _seek(keys, page.after, types, params)
         clause = f"({clause}) AND {seek}" if read.filter is not None else seek
@@ -263,7 +268,7 @@ def update_sql(update: Update, schema: str | None, types: Types = None) -> State
     nulls = tuple([value is None for _, value in pairs])
     key = ("update", update.table, schema, tuple([c for c, _ in pairs]), nulls)
     head = _remembered(key, types, lambda: _update_head(update, schema, types))
-    clause, where_params = _where(update.filter, len(params), types, update.bindings)
+    clause, where_params = _where(update.filter, len(params), types, update.bindings, update.text_search)
     return f"{head} WHERE {clause}{_returning(update.returning)}", params + where_params
 
 
@@ -285,7 +290,7 @@ def _update_head(update: Update, schema: str | None, types: Types) -> str:
 def delete_sql(delete: Delete, schema: str | None, types: Types = None) -> Statement:
     """``DELETE FROM "schema"."table" WHERE <clause> [RETURNING …]``."""
     relation = qualified_relation(delete.table, schema)
-    clause, params = _where(delete.filter, 0, types, delete.bindings)
+    clause, params = _where(delete.filter, 0, types, delete.bindings, delete.text_search)
     return f"DELETE FROM {relation} WHERE {clause}{_returning(delete.returning)}", params
 
 

@@ -37,9 +37,13 @@ def resolve_count(wire_log: WireLog, mark: int) -> int:
     return sum(1 for event in wire_log.parses(mark) if "to_regclass" in event.detail)
 
 
+_TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK")
+
+
 def statements(wire_log: WireLog, mark: int) -> list[str]:
-    """The parameterised statements (Parse messages) sent since ``mark``."""
-    return [event.detail for event in wire_log.parses(mark)]
+    """The parameterised statements (Parse messages) sent since ``mark``, transaction control left out
+    (the miss path pipelines its ``BEGIN`` with the catalog query)."""
+    return [e.detail for e in wire_log.parses(mark) if e.detail not in _TRANSACTION_CONTROL]
 
 
 def sessions(

@@ -98,6 +98,7 @@ S = TypeVar("S", bound=Spec)
 Conn = psycopg.AsyncConnection[Any]
 Run = Callable[[Conn, S, ResolvedTable], Awaitable[T]]  # sync: Run = Callable[[Conn, S, ResolvedTable], T]
 _NO_TRANSACTION = contextlib.nullcontext()
+_Lock = asyncio.Lock  # sync: _Lock = threading.Lock
 
 
 class PostgresStoreBackend(BackendCore, AsyncVerbs):
@@ -115,13 +116,14 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
         super().__init__(dsn, store_name, namespace, max_connections)
         self._clock = IdleClock()
         self._pool = self._make_pool()
-        self._opening = asyncio.Lock()  # sync: self._opening = threading.Lock()
+        self._opening = _Lock()
         self._opened = False
         self._closed = False
         # The next opening first connects once on its own, so that a connection the server refuses
         # for good (a wrong password, a missing database) fails at once, not after the acquire timeout.
         self._preflight = True
         self._in_use = 0  # connections handed out right now (pins included): tells exhaustion apart
+        self._miss_locks: dict[tuple[str, str], _Lock] = {}
         self._loop: asyncio.AbstractEventLoop | None = None  # sync: drop
         self._watchdog: asyncio.Task[None] | None = None  # sync: drop
         self._health_check: asyncio.Task[None] | None = None  # sync: drop
@@ -347,16 +349,35 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
                     self._after_failure(error)
                     raise error from cause
                 self.evict_stale(spec, error)
-            return await self._miss(conn, spec, key, run, in_transaction)
+            if in_transaction:
+                return await self._miss(conn, spec, key, run, in_transaction)
+            # One introspection per table at a time: the tasks (threads) that missed together wait
+            # for the first, then find its schema in the cache.
+            async with self._miss_lock(key):
+                resolved = cached_schema(spec, key)
+                if resolved is None:
+                    return await self._miss(conn, spec, key, run, in_transaction)
+            try:
+                return await run(conn, spec, resolved)
+            except psycopg.Error as exc:
+                error = classify(spec.op, exc, self._dsn)
+                self._after_failure(error)
+                raise error from exc
+
+    def _miss_lock(self, key: tuple[str, str]) -> _Lock:
+        lock = self._miss_locks.get(key)
+        if lock is None:
+            lock = self._miss_locks.setdefault(key, _Lock())
+        return lock
 
     async def _miss(
         self, conn: Conn, spec: S, key: tuple[str, str], run: Run[S, T], in_transaction: bool
     ) -> T:
         resolved: ResolvedTable | None = None
-        scope = _NO_TRANSACTION if in_transaction else conn.transaction()
+        scope = _NO_TRANSACTION if in_transaction else _MissTransaction(conn)
         try:
             async with scope:
-                resolved = await self._resolve(conn, spec.table)
+                resolved = await self._resolve(conn, spec.table, begin=not in_transaction)
                 require_columns(spec, resolved)
                 result = await run(conn, spec, resolved)
         except UnknownColumn:
@@ -370,15 +391,27 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
         SCHEMA_CACHE.put(key, resolved)
         return result
 
-    async def _resolve(self, conn: Conn, table: str) -> ResolvedTable:
-        """The catalog query (one statement), then the user-defined array types it mentions."""
+    async def _resolve(self, conn: Conn, table: str, *, begin: bool = False) -> ResolvedTable:
+        """The catalog query (one statement), then the user-defined array types it mentions.
+
+        ``begin``: open the miss path's transaction in the same round trip — ``BEGIN`` and the catalog
+        query go out together in pipeline mode (one Sync), so a cold operation costs three round trips:
+        this one, the statement, ``COMMIT``.
+        """
         try:
             cursor = conn.cursor(row_factory=psycopg.rows.tuple_row)
-            await cursor.execute(RESOLVE_SQL, resolve_params(table))
-            rows = await cursor.fetchall()
+            if begin:
+                async with conn.pipeline():
+                    await conn.execute("BEGIN")
+                    await cursor.execute(RESOLVE_SQL, resolve_params(table))
+                    rows = await cursor.fetchall()
+            else:
+                await cursor.execute(RESOLVE_SQL, resolve_params(table))
+                rows = await cursor.fetchall()
         except psycopg.Error as exc:
             error = classify("resolve", exc, self._dsn)
             self.log(_log_resolve, logging.ERROR, f"resolving `{table}` failed: {error}")
+            self._after_failure(error)
             raise error from exc
         try:
             resolved = resolve_from_rows(table, rows)
@@ -500,10 +533,10 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
     ) -> AsyncGenerator[Row, None]:
         resolved: ResolvedTable | None = None
         clean = False
-        scope = _NO_TRANSACTION if in_transaction else conn.transaction()
+        scope = _NO_TRANSACTION if in_transaction else _MissTransaction(conn)
         try:
             async with scope:
-                resolved = await self._resolve(conn, read.table)
+                resolved = await self._resolve(conn, read.table, begin=not in_transaction)
                 require_columns(read, resolved)
                 async with self._open_stream(conn, read_statement(read, resolved), size) as rows:
                     async for row in rows:
@@ -688,6 +721,25 @@ def _owned(pin: Pin, backend: PostgresStoreBackend) -> bool:
     if owner is backend:
         return True
     return isinstance(pin, Transaction) and isinstance(owner, BackendCore) and owner.same_database(backend)
+
+
+class _MissTransaction:
+    """The miss path's transaction: ``BEGIN`` is sent by ``_resolve(begin=True)`` with the catalog query;
+    leaving the block sends ``COMMIT``, or ``ROLLBACK`` when it raised (a closed stream included)."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            await self._conn.execute("COMMIT")
+        else:
+            await _rollback_quietly(self._conn)
 
 
 async def _rollback_quietly(conn: Conn) -> None:

@@ -8,6 +8,7 @@ of a page walk and the page a walk's rows make, and the adaptation of Python val
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -228,14 +229,14 @@ def adapted(write: Insert | Update, column_types: Mapping[str, str]) -> Any:
         if not any(isinstance(value, dict | list) for _, value in write.pairs):
             return write
         pairs = tuple((c, _json_value(c, v, column_types)) for c, v in write.pairs)
-        return Update(write.table, write.filter, pairs, write.bindings, write.returning, write.op)
+        return dataclasses.replace(write, pairs=pairs)
     if not any(isinstance(value, dict | list) for row in write.rows for value in row):
         return write
     rows = tuple(
         tuple(_json_value(c, v, column_types) for c, v in zip(write.columns, row, strict=True))
         for row in write.rows
     )
-    return Insert(write.table, write.columns, rows, write.returning, write.conflict, write.update, write.op)
+    return dataclasses.replace(write, rows=rows)
 
 
 def copy_rows(insert: Insert, column_types: Mapping[str, str]) -> Sequence[Sequence[object]]:

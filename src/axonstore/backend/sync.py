@@ -98,6 +98,7 @@ S = TypeVar("S", bound=Spec)
 Conn = psycopg.Connection[Any]
 Run = Callable[[Conn, S, ResolvedTable], T]
 _NO_TRANSACTION = contextlib.nullcontext()
+_Lock = threading.Lock
 
 
 class PostgresStoreBackend(BackendCore, SyncVerbs):
@@ -115,13 +116,14 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         super().__init__(dsn, store_name, namespace, max_connections)
         self._clock = IdleClock()
         self._pool = self._make_pool()
-        self._opening = threading.Lock()
+        self._opening = _Lock()
         self._opened = False
         self._closed = False
         # The next opening first connects once on its own, so that a connection the server refuses
         # for good (a wrong password, a missing database) fails at once, not after the acquire timeout.
         self._preflight = True
         self._in_use = 0  # connections handed out right now (pins included): tells exhaustion apart
+        self._miss_locks: dict[tuple[str, str], _Lock] = {}
 
     # ---- construction -----------------------------------------------------------------------------
 
@@ -338,14 +340,33 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
                     self._after_failure(error)
                     raise error from cause
                 self.evict_stale(spec, error)
-            return self._miss(conn, spec, key, run, in_transaction)
+            if in_transaction:
+                return self._miss(conn, spec, key, run, in_transaction)
+            # One introspection per table at a time: the tasks (threads) that missed together wait
+            # for the first, then find its schema in the cache.
+            with self._miss_lock(key):
+                resolved = cached_schema(spec, key)
+                if resolved is None:
+                    return self._miss(conn, spec, key, run, in_transaction)
+            try:
+                return run(conn, spec, resolved)
+            except psycopg.Error as exc:
+                error = classify(spec.op, exc, self._dsn)
+                self._after_failure(error)
+                raise error from exc
+
+    def _miss_lock(self, key: tuple[str, str]) -> _Lock:
+        lock = self._miss_locks.get(key)
+        if lock is None:
+            lock = self._miss_locks.setdefault(key, _Lock())
+        return lock
 
     def _miss(self, conn: Conn, spec: S, key: tuple[str, str], run: Run[S, T], in_transaction: bool) -> T:
         resolved: ResolvedTable | None = None
-        scope = _NO_TRANSACTION if in_transaction else conn.transaction()
+        scope = _NO_TRANSACTION if in_transaction else _MissTransaction(conn)
         try:
             with scope:
-                resolved = self._resolve(conn, spec.table)
+                resolved = self._resolve(conn, spec.table, begin=not in_transaction)
                 require_columns(spec, resolved)
                 result = run(conn, spec, resolved)
         except UnknownColumn:
@@ -359,15 +380,27 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         SCHEMA_CACHE.put(key, resolved)
         return result
 
-    def _resolve(self, conn: Conn, table: str) -> ResolvedTable:
-        """The catalog query (one statement), then the user-defined array types it mentions."""
+    def _resolve(self, conn: Conn, table: str, *, begin: bool = False) -> ResolvedTable:
+        """The catalog query (one statement), then the user-defined array types it mentions.
+
+        ``begin``: open the miss path's transaction in the same round trip — ``BEGIN`` and the catalog
+        query go out together in pipeline mode (one Sync), so a cold operation costs three round trips:
+        this one, the statement, ``COMMIT``.
+        """
         try:
             cursor = conn.cursor(row_factory=psycopg.rows.tuple_row)
-            cursor.execute(RESOLVE_SQL, resolve_params(table))
-            rows = cursor.fetchall()
+            if begin:
+                with conn.pipeline():
+                    conn.execute("BEGIN")
+                    cursor.execute(RESOLVE_SQL, resolve_params(table))
+                    rows = cursor.fetchall()
+            else:
+                cursor.execute(RESOLVE_SQL, resolve_params(table))
+                rows = cursor.fetchall()
         except psycopg.Error as exc:
             error = classify("resolve", exc, self._dsn)
             self.log(_log_resolve, logging.ERROR, f"resolving `{table}` failed: {error}")
+            self._after_failure(error)
             raise error from exc
         try:
             resolved = resolve_from_rows(table, rows)
@@ -487,10 +520,10 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
     ) -> Generator[Row, None, None]:
         resolved: ResolvedTable | None = None
         clean = False
-        scope = _NO_TRANSACTION if in_transaction else conn.transaction()
+        scope = _NO_TRANSACTION if in_transaction else _MissTransaction(conn)
         try:
             with scope:
-                resolved = self._resolve(conn, read.table)
+                resolved = self._resolve(conn, read.table, begin=not in_transaction)
                 require_columns(read, resolved)
                 with self._open_stream(conn, read_statement(read, resolved), size) as rows:
                     for row in rows:
@@ -634,6 +667,25 @@ def _owned(pin: Pin, backend: PostgresStoreBackend) -> bool:
     if owner is backend:
         return True
     return isinstance(pin, Transaction) and isinstance(owner, BackendCore) and owner.same_database(backend)
+
+
+class _MissTransaction:
+    """The miss path's transaction: ``BEGIN`` is sent by ``_resolve(begin=True)`` with the catalog query;
+    leaving the block sends ``COMMIT``, or ``ROLLBACK`` when it raised (a closed stream included)."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            self._conn.execute("COMMIT")
+        else:
+            _rollback_quietly(self._conn)
 
 
 def _rollback_quietly(conn: Conn) -> None:

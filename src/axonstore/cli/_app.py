@@ -311,7 +311,7 @@ class _PageShape:
 async def _page(
     opts: _Opts, store: str, where: str, bindings: dict[str, str] | None, shape: _PageShape
 ) -> int:
-    _check_where(opts, where, bindings)
+    _check_where(where, bindings)
     async with _opened(opts, [store]) as registry:
         page = await registry.store(store).page(
             where,
@@ -334,7 +334,7 @@ async def _page(
 async def _retrieve(
     opts: _Opts, store: str, where: str, bindings: dict[str, str] | None, options: dict[str, Any]
 ) -> int:
-    _check_where(opts, where, bindings, limit=options["limit"])
+    _check_where(where, bindings, limit=options["limit"])
     async with _opened(opts, [store]) as registry:
         result = await registry.store(store).retrieve(where, bindings, **options)
     if opts.json:
@@ -386,7 +386,7 @@ class _StreamShape:
 async def _stream(
     opts: _Opts, store: str, where: str, bindings: dict[str, str] | None, shape: _StreamShape
 ) -> int:
-    _check_where(opts, where, bindings, limit=shape.limit)
+    _check_where(where, bindings, limit=shape.limit)
     async with _opened(opts, [store]) as registry:
         rows = registry.store(store).stream(
             where,
@@ -567,8 +567,8 @@ def mutate(
     data, bindings = _data(set_), _bindings(bind)
     audit = _AuditFile.from_options(audit_log, key_file)
 
-    def check(opts: _Opts) -> None:
-        _check_where(opts, where, bindings)
+    def check(_: _Opts) -> None:
+        _check_where(where, bindings)
 
     async def work(handle: StoreHandle) -> int:
         return await handle.mutate(where, data, bindings, all_rows=all_rows)
@@ -592,8 +592,8 @@ def purge(
     bindings = _bindings(bind)
     audit = _AuditFile.from_options(audit_log, key_file)
 
-    def check(opts: _Opts) -> None:
-        _check_where(opts, where, bindings)
+    def check(_: _Opts) -> None:
+        _check_where(where, bindings)
 
     async def work(handle: StoreHandle) -> int:
         return await handle.purge(where, bindings, all_rows=all_rows)

@@ -87,10 +87,10 @@ def _data(values: list[str] | None) -> dict[str, str | None]:
     return data
 
 
-def _check_where(opts: _Opts, where: str, bindings: Mapping[str, str] | None, *, limit: str = "") -> None:
-    """Parse the filter first (pure), so a position in its error points into what the user typed; then
-    D17: every ``${name}`` must have a ``--bind`` and every ``--bind`` must be used (a usage error)."""
-    opts.caret_source = where
+def _check_where(where: str, bindings: Mapping[str, str] | None, *, limit: str = "") -> None:
+    """D17 before any I/O: every ``${name}`` must have a ``--bind`` and every ``--bind`` must be used (a
+    usage error). The parse is the verb's own (the parse cache serves it again); a filter error carries
+    its position and expression for the caret."""
     parsed = parse_filter(where, bindings)
     literals = [] if parsed is None else list(_text_literals(parsed.root))
     _check_bindings([*literals, limit], bindings or {})

@@ -57,7 +57,6 @@ class _Opts:
     json: bool
     debug: bool
     dsns: list[str] = field(default_factory=list)
-    caret_source: str | None = None
 
 
 def _run(opts: _Opts, work: Callable[[_Opts], Awaitable[int]]) -> None:
@@ -93,7 +92,7 @@ def _report_store_error(opts: _Opts, exc: StoreError) -> None:
     if opts.debug:
         _print_traceback(opts, exc)  # first, so that the error and its hint stay the last lines
     message = _scrub(opts, str(exc))
-    hint = _hint(opts, exc)
+    hint = _hint(exc)
     if opts.json:
         payload = {"error": type(exc).__name__, "message": message, "hint": hint}
         _err(_json_text(payload))  # compact, like every other JSON the CLI prints
@@ -118,7 +117,7 @@ def _print_traceback(opts: _Opts, exc: BaseException) -> None:
     sys.stderr.flush()
 
 
-def _hint(opts: _Opts, exc: StoreError) -> str | None:
+def _hint(exc: StoreError) -> str | None:
     """What the CLI suggests for ``exc`` (``None`` when the message says it all)."""
     if isinstance(exc, UnboundedWrite):
         return "give a WHERE filter, or add --all-rows to touch every row on purpose"
@@ -127,8 +126,9 @@ def _hint(opts: _Opts, exc: StoreError) -> str | None:
             return f"the columns of `{exc.table}` are: {', '.join(exc.columns)}"
         return f"`axonstore introspect {exc.table}` lists the table's columns"
     pos = getattr(exc, "pos", None)
-    if isinstance(exc, FilterError) and isinstance(pos, int) and opts.caret_source is not None:
-        return f"position {pos} of the filter:\n{caret(opts.caret_source, pos)}"
+    expr = getattr(exc, "expr", None)  # every FilterError carries its place (issue 9 §3)
+    if isinstance(exc, FilterError) and isinstance(pos, int) and isinstance(expr, str):
+        return f"position {pos} of the filter:\n{caret(expr, pos)}"
     if isinstance(exc, UnknownStore):
         return "`axonstore stores` lists the declared stores"
     return type(exc).hint
