@@ -13,7 +13,7 @@ from tests.mcp._session import call, in_process, served
 from tests.mcp.conftest import AgentEnv
 
 from axonstore.errors import PrivilegedRole
-from axonstore.mcp import ANONYMOUS
+from axonstore.mcp import ANONYMOUS, agent_tour
 
 
 def _ok(outcome: Any) -> dict[str, Any]:
@@ -197,3 +197,19 @@ async def test_without_principals_the_caller_holds_no_capability(agent_env: Agen
         assert list(service.tools(ANONYMOUS)) == [
             f"{agent_env.store}_{verb}" for verb in ("retrieve", "persist", "mutate", "purge")
         ]
+
+
+async def test_the_demo_tour(agent_env: AgentEnv) -> None:
+    before = agent_env.snapshot()
+    async with served(agent_env.config) as service:
+        steps = await agent_tour(service, service.principals["bot"], agent_env.store)
+    listing, retrieve, injection, purge = steps
+    assert f"{agent_env.store}_purge" in listing.result
+    assert (
+        not retrieve.is_error
+        and retrieve.result["row_count"] == 3
+        and retrieve.result["taint"] == "untrusted"
+    )
+    assert (injection.is_error, injection.result["error"]) == (True, "UnexpectedChar")
+    assert (purge.is_error, purge.result["error"]) == (True, "UnboundedWrite")
+    assert agent_env.snapshot() == before

@@ -33,6 +33,7 @@ from axonstore.mcp._server import (
 )
 from axonstore.mcp._service import ANONYMOUS, AgentService, CallOutcome, UnknownTool
 from axonstore.mcp._tools import GRAMMAR, StoreView, Tool, tool_name
+from axonstore.mcp._tour import TourStep, agent_tour
 
 __all__ = [
     "ANONYMOUS",
@@ -43,7 +44,9 @@ __all__ = [
     "CallOutcome",
     "StoreView",
     "Tool",
+    "TourStep",
     "UnknownTool",
+    "agent_tour",
     "build_server",
     "http_app",
     "serve_http",
