@@ -35,7 +35,7 @@ async def agent_tour(service: AgentService, principal: PrincipalSpec, store: str
     async with Client(build_server(service, lambda: principal)) as client:
         names = [tool.name for tool in (await client.list_tools()).tools]
         steps.append(TourStep("the tools this principal may call", None, {}, names, is_error=False))
-        plan = [
+        plan: list[tuple[str, str, dict[str, Any]]] = [
             ("a retrieve (rows are marked untrusted)", "retrieve", {"limit": 3}),
             (
                 "an injection in the filter is refused by the grammar",
