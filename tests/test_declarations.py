@@ -249,7 +249,7 @@ def test_repr_masks_passwords() -> None:
     assert "postgresql://u:***@h/db" in repr(decl.resources["r"])
     assert repr(StoreSpec("m", "in_memory")) == (
         "StoreSpec(name='m', backend='in_memory', connection=None, resource=None, capacity=None, "
-        "schema=None, confidence_floor=None, capability=None, columns={})"
+        "schema=None, confidence_floor=None, capability=None, columns={}, agent=None)"
     )
 
 
@@ -586,3 +586,204 @@ def test_any_store_table_parses_or_raises_a_store_error(body: dict[str, Any]) ->
     assert spec.backend in BACKENDS
     assert spec.capacity is None or spec.capacity >= 1
     assert spec.confidence_floor is None or 0.0 <= spec.confidence_floor <= 1.0
+
+
+# --------------------------------------------------------------------------------------------------
+# Agents and principals (CONTRACT §15)
+
+AGENT = """
+[stores.orders]
+backend = "postgresql"
+connection = "env:ORDERS_URL"
+capability = "orders.read"
+
+[stores.orders.agent]
+verbs = ["retrieve", "persist", "mutate", "purge"]
+returned = ["id", "status", "amount"]
+filterable = ["status", "amount"]
+writable = ["status"]
+max_rows = 20
+max_affected = 3
+bind = { org_id = "claim:org_id" }
+statement_timeout_ms = 1500
+
+[stores.orders.agent.capabilities]
+retrieve = "orders.read"
+mutate = "orders.write"
+
+[principals.support_bot]
+token_sha256 = "%s"
+capabilities = ["orders.read", "orders.write"]
+claims = { org_id = "42" }
+confidence = 0.9
+max_calls_per_minute = 60
+max_concurrent_calls = 2
+
+[principals."ci.bot-1"]
+token = "env:CI_TOKEN"
+claims = { org_id = 7 }
+""" % ("ab" * 32)
+
+
+def test_agent_and_principal_declarations() -> None:
+    decl = parse_declarations(AGENT, path="a.toml")
+    agent = decl.stores["orders"].agent
+    assert agent is not None
+    assert agent.verbs == ("retrieve", "persist", "mutate", "purge")
+    assert (agent.returned, agent.filterable, agent.writable) == (
+        ("id", "status", "amount"),
+        ("status", "amount"),
+        ("status",),
+    )
+    assert (agent.max_rows, agent.max_affected, agent.affected_limit, agent.statement_timeout_ms) == (
+        20,
+        3,
+        3,
+        1500,
+    )
+    assert dict(agent.bind) == {"org_id": "claim:org_id"}
+    assert dict(agent.bound_claims) == {"org_id": "org_id"}
+    assert dataclasses.replace(agent, max_rows=10).bind == agent.bind
+    assert agent.capability_for("mutate", "orders.read") == "orders.write"
+    assert agent.capability_for("purge", "orders.read") == "orders.read"
+    bot = decl.principals["support_bot"]
+    assert (bot.token_sha256, bot.capabilities, dict(bot.claims), bot.confidence) == (
+        "ab" * 32,
+        ("orders.read", "orders.write"),
+        {"org_id": "42"},
+        0.9,
+    )
+    assert (bot.max_calls_per_minute, bot.max_concurrent_calls) == (60, 2)
+    ci = decl.principals["ci.bot-1"]
+    assert (ci.token, dict(ci.claims), ci.max_calls_per_minute, ci.max_concurrent_calls) == (
+        "env:CI_TOKEN",
+        {"org_id": "7"},
+        120,
+        4,
+    )
+
+
+def test_agent_defaults() -> None:
+    decl = parse_declarations('[stores.s]\nbackend = "postgresql"\nconnection = "x"\n[stores.s.agent]\n')
+    agent = decl.stores["s"].agent
+    assert agent is not None
+    assert (agent.verbs, agent.returned, agent.filterable, agent.writable) == (("retrieve",), None, None, ())
+    assert (agent.max_rows, agent.max_affected, agent.affected_limit, agent.statement_timeout_ms) == (
+        50,
+        None,
+        1,
+        5000,
+    )
+    assert decl.stores["s"].agent is not None and decl.principals == {}
+
+
+_STORE = '[stores.s]\nbackend = "postgresql"\nconnection = "x"\n'
+
+
+@pytest.mark.parametrize(
+    ("body", "table", "key", "reason"),
+    [
+        ('[stores.s.agent]\nverbs = ["drop"]', "stores.s.agent", "verbs", "unknown verb"),
+        ('[stores.s.agent]\nverbs = ["retreive"]', "stores.s.agent", "verbs", "did you mean `retrieve`"),
+        ("[stores.s.agent]\nverbs = []", "stores.s.agent", "verbs", "is empty"),
+        ('[stores.s.agent]\nverbs = ["retrieve", "retrieve"]', "stores.s.agent", "verbs", "listed twice"),
+        ('[stores.s.agent]\nreturned = ["a b"]', "stores.s.agent", "returned", "column name"),
+        ('[stores.s.agent]\nfilterable = "id"', "stores.s.agent", "filterable", "array of names"),
+        ("[stores.s.agent]\nmax_rows = 1001", "stores.s.agent", "max_rows", "from 1 to 1000"),
+        ("[stores.s.agent]\nmax_rows = 0", "stores.s.agent", "max_rows", "from 1 to 1000"),
+        ('[stores.s.agent]\nmax_rows = "5"', "stores.s.agent", "max_rows", "must be an integer"),
+        ("[stores.s.agent]\nmax_affected = 0", "stores.s.agent", "max_affected", "from 1"),
+        ("[stores.s.agent]\nstatement_timeout_ms = 0", "stores.s.agent", "statement_timeout_ms", "from 1"),
+        ('[stores.s.agent]\nverbs = ["mutate"]', "stores.s.agent", "writable", "no column is writable"),
+        (
+            '[stores.s.agent]\nverbs = ["persist"]\nwritable = ["_confidence"]',
+            "stores.s.agent",
+            "writable",
+            "stamped from the principal",
+        ),
+        (
+            '[stores.s.agent]\nverbs = ["persist"]\nwritable = ["org_id"]\nbind = { org_id = "claim:org" }',
+            "stores.s.agent",
+            "writable",
+            "is bound",
+        ),
+        ('[stores.s.agent]\nbind = { org_id = "42" }', "stores.s.agent.bind", "org_id", "claim:NAME"),
+        (
+            '[stores.s.agent]\nbind = { _confidence = "claim:c" }',
+            "stores.s.agent.bind",
+            "_confidence",
+            "other than",
+        ),
+        ('[stores.s.agent]\nbind = { org_id = "claim:" }', "stores.s.agent.bind", "org_id", "claim name"),
+        (
+            '[stores.s.agent.capabilities]\npurge = "x"',
+            "stores.s.agent.capabilities",
+            "purge",
+            "not in `verbs`",
+        ),
+        (
+            '[stores.s.agent.capabilities]\nretrieve = " "',
+            "stores.s.agent.capabilities",
+            "retrieve",
+            "non-blank",
+        ),
+        ("[stores.s.agent]\nrows = 5", "stores.s.agent", "rows", "unknown key"),
+    ],
+)
+def test_agent_errors_name_table_and_key(body: str, table: str, key: str, reason: str) -> None:
+    err = _invalid(_STORE + body)
+    assert (err.table, err.key) == (table, key)
+    assert reason in err.reason
+
+
+def test_agent_on_an_in_memory_store_is_refused() -> None:
+    err = _invalid('[stores.m]\nbackend = "in_memory"\n[stores.m.agent]\n')
+    assert (err.table, err.key) == ("stores.m", "agent")
+
+
+@pytest.mark.parametrize(
+    ("body", "table", "key", "reason"),
+    [
+        ('[principals.p]\ntoken_sha256 = "abc"', "principals.p", "token_sha256", "64 hex digits"),
+        ('[principals.p]\ntoken = "s3cret"', "principals.p", "token", "env:VAR"),
+        (
+            '[principals.p]\ntoken = "env:A"\ntoken_sha256 = "%s"' % ("a" * 64),
+            "principals.p",
+            "token",
+            "not both",
+        ),
+        ("[principals.p]\ncapabilities = [1]", "principals.p", "capabilities", "non-blank strings"),
+        ("[principals.p]\nclaims = { org = true }", "principals.p.claims", "org", "string or integer"),
+        ("[principals.p]\nconfidence = 1.5", "principals.p", "confidence", "between 0 and 1"),
+        ("[principals.p]\nconfidence = nan", "principals.p", "confidence", "between 0 and 1"),
+        ("[principals.p]\nmax_calls_per_minute = 0", "principals.p", "max_calls_per_minute", "from 1"),
+        ("[principals.p]\nmax_concurrent_calls = 5000", "principals.p", "max_concurrent_calls", "from 1"),
+        ("[principals.p]\nrole = 'x'", "principals.p", "role", "unknown key"),
+        ('[principals."a b"]', 'principals."a b"', None, "principal name"),
+    ],
+)
+def test_principal_errors_name_table_and_key(body: str, table: str, key: str | None, reason: str) -> None:
+    err = _invalid(body)
+    assert (err.table, err.key) == (table, key)
+    assert reason in err.reason
+    assert "s3cret" not in str(err)
+
+
+def test_a_principal_that_may_call_a_bound_store_needs_the_claim() -> None:
+    text = (
+        _STORE
+        + '[stores.s.agent]\nbind = { org_id = "claim:org" }\n[principals.p]\nclaims = { other = "1" }\n'
+    )
+    err = _invalid(text)
+    assert (err.table, err.key) == ("principals.p", "claims")
+    assert "claim `org`" in err.reason
+    capped = text.replace('connection = "x"\n', 'connection = "x"\ncapability = "s.read"\n')
+    assert "p" in parse_declarations(capped).principals  # it may call nothing there, so it needs nothing
+
+
+@pytest.mark.parametrize(
+    "text", ["a = " + "[" * 5000 + "]" * 5000, "a = " + "{ b = " * 3000 + "1" + " }" * 3000]
+)
+def test_deep_toml_is_an_invalid_declaration(text: str) -> None:
+    err = _invalid(text)
+    assert "nested more than 64" in err.reason

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import threading
 import time
@@ -28,6 +29,8 @@ GENESIS_HASH = "0" * 64
 
 WriteOp = Literal["persist", "mutate", "purge"]
 _WRITE_OPS: frozenset[str] = frozenset(("persist", "mutate", "purge"))
+# An MCP tool call (CONTRACT §15): ``mcp.<tool>``, recorded with the principal and the outcome.
+_MCP_OP = re.compile(r"mcp\.[A-Za-z0-9_.-]{1,128}")
 
 
 def summary_for(op: str, store: str, n: int) -> str:
@@ -45,6 +48,7 @@ def summary_for(op: str, store: str, n: int) -> str:
 #: too, which only makes the bound stricter for text no export holds.
 _MAX_LINE_DEPTH = 32
 _PAYLOAD_KEYS = frozenset(("seq", "op", "store", "summary", "timestamp_ms"))
+_MCP_PAYLOAD_KEYS = _PAYLOAD_KEYS | {"principal", "outcome"}
 _LINE_KEYS = ("payload", "payload_hash", "previous_hash", "signature", "chain_hash")
 
 
@@ -139,19 +143,39 @@ class AuditChain:
         """Record a successful write; ``timestamp_ms`` defaults to now (ms since the Unix epoch)."""
         if op not in _WRITE_OPS:
             raise ValueError(f"unknown audit op {op!r}: expected persist, mutate or purge")
+        return self._append({"op": op, "store": store, "summary": summary}, timestamp_ms)
+
+    def append_call(
+        self,
+        op: str,
+        store: str,
+        summary: str,
+        *,
+        principal: str,
+        outcome: str,
+        timestamp_ms: int | None = None,
+    ) -> AuditEntry:
+        """Record an MCP tool call (CONTRACT §15): ``op`` is ``mcp.<tool>``, ``outcome`` is ``ok`` or
+        the error class; refusals and failures are recorded too."""
+        if not isinstance(op, str) or _MCP_OP.fullmatch(op) is None:
+            raise ValueError(f"unknown audit op {op!r}: expected mcp.<tool>")
+        if not isinstance(principal, str) or not isinstance(outcome, str):
+            raise TypeError("principal and outcome must be str")
+        fields = {"op": op, "store": store, "summary": summary, "principal": principal, "outcome": outcome}
+        return self._append(fields, timestamp_ms)
+
+    def _append(self, fields: dict[str, Any], timestamp_ms: int | None) -> AuditEntry:
         stamp = time.time_ns() // 1_000_000 if timestamp_ms is None else timestamp_ms
         # verify() accepts only this shape, so refuse here what would make the chain unverifiable.
-        if not isinstance(store, str) or not isinstance(summary, str) or type(stamp) is not int:
+        if (
+            not isinstance(fields["store"], str)
+            or not isinstance(fields["summary"], str)
+            or type(stamp) is not int
+        ):
             raise TypeError("store and summary must be str and timestamp_ms an int")
         with self._lock:
             previous = self._entries[-1].chain_hash if self._entries else GENESIS_HASH
-            payload: dict[str, Any] = {
-                "seq": len(self._entries),
-                "op": op,
-                "store": store,
-                "summary": summary,
-                "timestamp_ms": stamp,
-            }
+            payload: dict[str, Any] = {"seq": len(self._entries), **fields, "timestamp_ms": stamp}
             entry = self._make_entry(payload, previous)
             self._entries.append(entry)
         return entry
@@ -247,15 +271,19 @@ def _check_key(key: object) -> bytes:
 
 def _payload_problem(payload: Mapping[str, Any], index: int) -> str | None:
     """Why a payload does not have the exact shape ``append`` gives it, or ``None``."""
-    if set(payload) != _PAYLOAD_KEYS:
-        return f"the payload's fields are {sorted(payload)}, expected {sorted(_PAYLOAD_KEYS)}"
+    op = payload.get("op")
+    is_mcp = isinstance(op, str) and _MCP_OP.fullmatch(op) is not None
+    expected = _MCP_PAYLOAD_KEYS if is_mcp else _PAYLOAD_KEYS
+    if set(payload) != expected:
+        return f"the payload's fields are {sorted(payload)}, expected {sorted(expected)}"
     seq = payload["seq"]
     if type(seq) is not int or seq != index:
         return f"seq is {seq!r}, expected {index} (an entry was dropped, inserted or moved)"
-    if not isinstance(payload["op"], str) or payload["op"] not in _WRITE_OPS:  # a list is unhashable
-        return f"op is {payload['op']!r}, expected persist, mutate or purge"
-    if not isinstance(payload["store"], str) or not isinstance(payload["summary"], str):
-        return "store and summary must be strings"
+    if not is_mcp and (not isinstance(op, str) or op not in _WRITE_OPS):
+        return f"op is {op!r}, expected persist, mutate, purge or mcp.<tool>"
+    texts = ("store", "summary", "principal", "outcome") if is_mcp else ("store", "summary")
+    if not all(isinstance(payload[key], str) for key in texts):
+        return f"{', '.join(texts)} must be strings"
     if type(payload["timestamp_ms"]) is not int:
         return "timestamp_ms must be an integer"
     return None

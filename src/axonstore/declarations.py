@@ -17,13 +17,24 @@ A file looks like this::
     id = "uuid"
     amount = "numeric(12,2)"       # checked against the live table at deploy
 
+    [stores.claims.agent]          # what `axonstore mcp` serves to AI agents (CONTRACT §15)
+    verbs = ["retrieve", "mutate"]
+    returned = ["id", "status", "amount"]
+    writable = ["status"]
+    bind = { org_id = "claim:org_id" }
+
+    [principals.support_bot]       # who may call: a bearer token's hash, capabilities, claims
+    token_sha256 = "<hex sha256 of the bearer token>"
+    capabilities = ["claims.write"]
+    claims = { org_id = "42" }
+
 Every problem is an ``InvalidDeclaration(path, table, key, reason)`` naming the file, the TOML table
 (``stores.claims``) and the key; a backend outside the catalog is ``UnknownBackend``; a store naming an
 undeclared resource is ``UnknownResource``. Values are never echoed in messages (a ``connection`` may
 hold a password).
 
-``StoreSpec`` and ``ResourceSpec`` validate themselves, so specs built in Python for
-``StoreRegistry.build`` obey the same rules (their errors name the path ``<StoreSpec>``).
+``StoreSpec``, ``ResourceSpec``, ``AgentSpec`` and ``PrincipalSpec`` validate themselves, so specs built
+in Python for ``StoreRegistry.build`` obey the same rules (their errors name the path ``<StoreSpec>``).
 """
 
 from __future__ import annotations
@@ -39,15 +50,19 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Literal
 
-from axonstore._text import trim
+from axonstore._text import TOML_MAX_NESTING, toml_too_deep, trim
 from axonstore.dsn import mask_dsn
 from axonstore.errors import InvalidDeclaration, UnknownBackend, UnknownResource
 from axonstore.idents import is_safe_identifier
 from axonstore.pgtypes import normalize_type_name
 
 __all__ = [
+    "AGENT_VERBS",
     "BACKENDS",
+    "MAX_TOML_DEPTH",
+    "AgentSpec",
     "Declarations",
+    "PrincipalSpec",
     "ResourceSpec",
     "StoreSpec",
     "check_references",
@@ -63,6 +78,7 @@ BACKENDS: tuple[Backend, ...] = ("in_memory", "postgresql")
 _CODE_PATH = "<StoreSpec>"  # the path named by errors of specs built in Python
 _ENV_PREFIX = "env:"
 _STORE_KEYS = (
+    "agent",
     "backend",
     "capability",
     "capacity",
@@ -73,7 +89,7 @@ _STORE_KEYS = (
     "schema",
 )
 _RESOURCE_KEYS = ("capacity", "endpoint")
-_TOP_KEYS = ("resources", "stores")
+_TOP_KEYS = ("principals", "resources", "stores")
 _MISSING_ENDPOINT = 'missing — add `endpoint = "env:VAR"` (the variable holding the DSN) or a DSN'
 # Keys that only make sense for a store on a database.
 _DATABASE_ONLY_KEYS = ("connection", "resource", "capacity", "schema")
@@ -107,6 +123,7 @@ class StoreSpec:
     confidence_floor: float | None = None
     capability: str | None = None
     columns: Mapping[str, str] = field(default_factory=_empty_columns, hash=False)
+    agent: AgentSpec | None = None
 
     def __post_init__(self) -> None:
         table = _table_path("stores", self.name if isinstance(self.name, str) else "?")
@@ -120,6 +137,7 @@ class StoreSpec:
         self._set("capability", _opt_str(self.capability, table, "capability"))
         self._set("columns", _columns(self.columns, table, _table_path("stores", self.name, "columns")))
         self._check_combination(table)
+        self._check_agent(table)
 
     def __repr__(self) -> str:
         # A connection may be a literal DSN with a password: show it masked, as everywhere else.
@@ -145,6 +163,20 @@ class StoreSpec:
                 table,
                 "connection",
                 "give either `connection` or `resource`, not both",
+            )
+
+    def _check_agent(self, table: str) -> None:
+        if self.agent is None:
+            return
+        if not isinstance(self.agent, AgentSpec):
+            raise InvalidDeclaration(
+                _CODE_PATH, table, "agent", f"must be a table [{table}.agent], got {_kind(self.agent)}"
+            )
+        if self.backend != "postgresql":
+            # The agent guarantees (SET LOCAL statement_timeout, rollback past max_affected, least
+            # privilege) are PostgreSQL's; an in-process store cannot keep them.
+            raise InvalidDeclaration(
+                _CODE_PATH, table, "agent", "agents are served from postgresql stores only — remove [agent]"
             )
 
     @property
@@ -185,6 +217,370 @@ class ResourceSpec:
         return f"ResourceSpec(name={self.name!r}, endpoint={endpoint!r}, capacity={self.capacity!r})"
 
 
+# --------------------------------------------------------------------------------------------------
+# Agents (CONTRACT §15): what `axonstore mcp` serves, and to whom
+
+#: The verbs an agent may be given, in tool-listing order.
+AGENT_VERBS: tuple[str, ...] = ("retrieve", "persist", "mutate", "purge")
+#: The deepest nesting a declarations file may use (tables, arrays, inline tables): a bound that keeps
+#: a hostile file from exhausting the parser's recursion (issue 18).
+MAX_TOML_DEPTH = TOML_MAX_NESTING
+
+_AGENT_TABLE = "<agent>"  # relabelled stores.NAME.agent by the parser
+_PRINCIPAL_TABLE = "<principal>"  # relabelled principals.NAME by the parser
+_AGENT_KEYS = (
+    "bind",
+    "capabilities",
+    "filterable",
+    "max_affected",
+    "max_rows",
+    "returned",
+    "statement_timeout_ms",
+    "verbs",
+    "writable",
+)
+_PRINCIPAL_KEYS = (
+    "capabilities",
+    "claims",
+    "confidence",
+    "max_calls_per_minute",
+    "max_concurrent_calls",
+    "token",
+    "token_sha256",
+)
+_CLAIM_PREFIX = "claim:"
+_MAX_ROWS_LIMIT = 1000
+_MAX_TIMEOUT_MS = 600_000
+_CONFIDENCE = "_confidence"  # the reserved column: stamped from the principal, never an agent's
+_PRINCIPAL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_CLAIM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def _empty_text_map() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """``[stores.NAME.agent]``: the verbs, columns, rows and bound predicates an agent gets.
+
+    ``returned=None`` shows every live column; ``filterable=None`` means ``returned``; ``writable`` is the
+    columns ``persist`` / ``mutate`` may set; ``bind`` maps a column to ``claim:NAME`` (always AND-ed
+    into every filter and set on every persist); ``capabilities`` maps a verb to the capability it needs
+    (absent: the store's ``capability``). ``max_affected=None`` means 1 (the server warns).
+    """
+
+    verbs: tuple[str, ...] = ("retrieve",)
+    returned: tuple[str, ...] | None = None
+    filterable: tuple[str, ...] | None = None
+    writable: tuple[str, ...] = ()
+    max_rows: int = 50
+    max_affected: int | None = None
+    bind: Mapping[str, str] = field(default_factory=_empty_text_map, hash=False)
+    statement_timeout_ms: int = 5000
+    capabilities: Mapping[str, str] = field(default_factory=_empty_text_map, hash=False)
+
+    def __post_init__(self) -> None:
+        table = _AGENT_TABLE
+        verbs = _name_list(self.verbs, table, "verbs", allowed=AGENT_VERBS)
+        if not verbs:
+            raise InvalidDeclaration(_CODE_PATH, table, "verbs", 'is empty — give at least ["retrieve"]')
+        object.__setattr__(self, "verbs", verbs)
+        for key in ("returned", "filterable"):
+            value = getattr(self, key)
+            object.__setattr__(self, key, None if value is None else _name_list(value, table, key))
+        object.__setattr__(self, "writable", _name_list(self.writable, table, "writable"))
+        object.__setattr__(
+            self, "max_rows", _bounded_int(self.max_rows, table, "max_rows", 1, _MAX_ROWS_LIMIT)
+        )
+        if self.max_affected is not None:
+            object.__setattr__(
+                self, "max_affected", _bounded_int(self.max_affected, table, "max_affected", 1, 2**31 - 1)
+            )
+        object.__setattr__(
+            self,
+            "statement_timeout_ms",
+            _bounded_int(self.statement_timeout_ms, table, "statement_timeout_ms", 1, _MAX_TIMEOUT_MS),
+        )
+        object.__setattr__(self, "bind", _bind_map(self.bind))
+        object.__setattr__(self, "capabilities", _verb_capabilities(self.capabilities, verbs))
+        self._check_columns()
+
+    def _check_columns(self) -> None:
+        table = _AGENT_TABLE
+        if _CONFIDENCE in self.writable:
+            raise InvalidDeclaration(
+                _CODE_PATH,
+                table,
+                "writable",
+                f"`{_CONFIDENCE}` is stamped from the principal's `confidence`, never written by an agent "
+                "— remove it",
+            )
+        for column in self.bind:
+            if column in self.writable:
+                raise InvalidDeclaration(
+                    _CODE_PATH,
+                    table,
+                    "writable",
+                    f"`{column}` is bound (set from a claim on every persist) — remove it from `writable`",
+                )
+        writes = [verb for verb in ("persist", "mutate") if verb in self.verbs]
+        if writes and not self.writable:
+            raise InvalidDeclaration(
+                _CODE_PATH,
+                table,
+                "writable",
+                f"`{writes[0]}` is in `verbs` but no column is writable — list the columns it may set",
+            )
+
+    @property
+    def bound_claims(self) -> Mapping[str, str]:
+        """Bound column → the name of the principal's claim that supplies its value."""
+        return MappingProxyType(
+            {column: source[len(_CLAIM_PREFIX) :] for column, source in self.bind.items()}
+        )
+
+    @property
+    def affected_limit(self) -> int:
+        """The most rows a ``mutate`` / ``purge`` may touch before it is rolled back (default 1)."""
+        return 1 if self.max_affected is None else self.max_affected
+
+    def capability_for(self, verb: str, store_capability: str | None) -> str | None:
+        """The capability a verb needs: the per-verb one, else the store's (``None``: anyone may call)."""
+        return self.capabilities.get(verb, store_capability)
+
+
+@dataclass(frozen=True)
+class PrincipalSpec:
+    """``[principals.NAME]``: who calls, what it holds, and what the server stamps for it.
+
+    ``token_sha256`` is the hex SHA-256 of its bearer token (or ``token = "env:VAR"`` names a variable
+    holding the token itself); ``claims`` feed the stores' bound predicates; ``confidence`` is the
+    ``_confidence`` stamped on its persists (absent: refused on floored stores).
+    """
+
+    name: str
+    token_sha256: str | None = None
+    token: str | None = None
+    capabilities: tuple[str, ...] = ()
+    claims: Mapping[str, str] = field(default_factory=_empty_text_map, hash=False)
+    confidence: float | None = None
+    max_calls_per_minute: int = 120
+    max_concurrent_calls: int = 4
+
+    def __post_init__(self) -> None:
+        table = _PRINCIPAL_TABLE
+        if not isinstance(self.name, str) or _PRINCIPAL_NAME.fullmatch(self.name) is None:
+            raise InvalidDeclaration(
+                _CODE_PATH, table, None, "a principal name is 1–64 of [A-Za-z0-9_.-] — rename the table"
+            )
+        object.__setattr__(self, "token_sha256", _token_hash(self.token_sha256))
+        object.__setattr__(self, "token", _env_token(self.token))
+        if self.token_sha256 is not None and self.token is not None:
+            raise InvalidDeclaration(
+                _CODE_PATH, table, "token", "give either `token_sha256` or `token`, not both"
+            )
+        object.__setattr__(self, "capabilities", _text_list(self.capabilities, table, "capabilities"))
+        object.__setattr__(self, "claims", _claims(self.claims))
+        if self.confidence is not None:
+            object.__setattr__(self, "confidence", _unit_number(self.confidence, table, "confidence"))
+        for key, high in (("max_calls_per_minute", 1_000_000), ("max_concurrent_calls", 1024)):
+            object.__setattr__(self, key, _bounded_int(getattr(self, key), table, key, 1, high))
+
+    def __repr__(self) -> str:
+        # A hash is not a secret, but a shortened one is all a log needs.
+        shown = f"{self.token_sha256[:8]}…" if self.token_sha256 else None
+        return (
+            f"PrincipalSpec(name={self.name!r}, token_sha256={shown!r}, token={self.token!r}, "
+            f"capabilities={self.capabilities!r}, claims={dict(self.claims)!r}, "
+            f"confidence={self.confidence!r})"
+        )
+
+
+def check_agent_claims(stores: Mapping[str, StoreSpec], principals: Mapping[str, PrincipalSpec]) -> None:
+    """Every principal that may call a store's tools holds the claims the store binds.
+
+    A principal without the claim could otherwise only be refused call by call; say so at load time.
+    """
+    for store in stores.values():
+        agent = store.agent
+        if agent is None or not agent.bind:
+            continue
+        for principal in principals.values():
+            if not _may_call_any(agent, store.capability, principal.capabilities):
+                continue
+            for column, claim in agent.bound_claims.items():
+                if claim not in principal.claims:
+                    raise InvalidDeclaration(
+                        _CODE_PATH,
+                        _table_path("principals", principal.name),
+                        "claims",
+                        f"store `{store.name}` binds `{column}` to claim `{claim}`, which this principal "
+                        "lacks — add it to `claims`",
+                    )
+
+
+def _may_call_any(agent: AgentSpec, store_capability: str | None, held: tuple[str, ...]) -> bool:
+    for verb in agent.verbs:
+        needed = agent.capability_for(verb, store_capability)
+        if needed is None or needed in held:
+            return True
+    return False
+
+
+def _name_list(
+    value: object, table: str, key: str, *, allowed: tuple[str, ...] | None = None
+) -> tuple[str, ...]:
+    """An array of distinct names: column identifiers, or members of ``allowed``."""
+    if not isinstance(value, list | tuple):
+        raise InvalidDeclaration(_CODE_PATH, table, key, f"must be an array of names, got {_kind(value)}")
+    out: list[str] = []
+    for item in value:
+        if not isinstance(item, str):
+            raise InvalidDeclaration(_CODE_PATH, table, key, f"must hold strings, got {_kind(item)}")
+        if allowed is not None and item not in allowed:
+            close = difflib.get_close_matches(item, allowed, n=1)
+            hint = f"did you mean `{close[0]}`? " if close else ""
+            raise InvalidDeclaration(
+                _CODE_PATH, table, key, f"unknown verb — {hint}the verbs are {', '.join(allowed)}"
+            )
+        if allowed is None and not is_safe_identifier(item):
+            raise InvalidDeclaration(
+                _CODE_PATH, table, key, "a column name must match [A-Za-z_][A-Za-z0-9_]* and be ≤ 63 bytes"
+            )
+        if item in out:
+            raise InvalidDeclaration(_CODE_PATH, table, key, f"`{item}` is listed twice")
+        out.append(item)
+    return tuple(out)
+
+
+def _text_list(value: object, table: str, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        raise InvalidDeclaration(_CODE_PATH, table, key, f"must be an array of strings, got {_kind(value)}")
+    out: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or not trim(item):
+            raise InvalidDeclaration(_CODE_PATH, table, key, "must hold non-blank strings")
+        out.append(trim(item))
+    return tuple(dict.fromkeys(out))
+
+
+def _bounded_int(value: object, table: str, key: str, low: int, high: int) -> int:
+    if type(value) is not int:
+        raise InvalidDeclaration(_CODE_PATH, table, key, f"must be an integer, got {_kind(value)}")
+    if not low <= value <= high:
+        raise InvalidDeclaration(_CODE_PATH, table, key, f"must be from {low} to {high}, got {value}")
+    return value
+
+
+def _unit_number(value: object, table: str, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidDeclaration(_CODE_PATH, table, key, f"must be a number, got {_kind(value)}")
+    number = float(value) if abs(value) < 2 else math.inf
+    if not 0.0 <= number <= 1.0:  # also refuses NaN
+        raise InvalidDeclaration(_CODE_PATH, table, key, f"must be between 0 and 1 inclusive, got {value}")
+    return number
+
+
+def _bind_map(value: object) -> Mapping[str, str]:
+    table = f"{_AGENT_TABLE}.bind"
+    if not isinstance(value, Mapping):
+        raise InvalidDeclaration(
+            _CODE_PATH,
+            _AGENT_TABLE,
+            "bind",
+            f'must be a table of `column = "claim:NAME"`, got {_kind(value)}',
+        )
+    out: dict[str, str] = {}
+    for column, source in value.items():
+        key = column if isinstance(column, str) else repr(column)
+        if not isinstance(column, str) or not is_safe_identifier(column) or column == _CONFIDENCE:
+            raise InvalidDeclaration(
+                _CODE_PATH, table, key, "a bound column must be a column name other than `_confidence`"
+            )
+        if not isinstance(source, str) or not source.startswith(_CLAIM_PREFIX):
+            raise InvalidDeclaration(
+                _CODE_PATH, table, key, 'must be "claim:NAME", a claim of the calling principal'
+            )
+        claim = source[len(_CLAIM_PREFIX) :]
+        if _CLAIM_NAME.fullmatch(claim) is None:
+            raise InvalidDeclaration(_CODE_PATH, table, key, "the claim name must be 1–64 of [A-Za-z0-9_.-]")
+        out[column] = source
+    return MappingProxyType(out)
+
+
+def _verb_capabilities(value: object, verbs: tuple[str, ...]) -> Mapping[str, str]:
+    table = f"{_AGENT_TABLE}.capabilities"
+    if not isinstance(value, Mapping):
+        raise InvalidDeclaration(
+            _CODE_PATH,
+            _AGENT_TABLE,
+            "capabilities",
+            f'must be a table of `verb = "capability"`, got {_kind(value)}',
+        )
+    out: dict[str, str] = {}
+    for verb, capability in value.items():
+        key = verb if isinstance(verb, str) else repr(verb)
+        if verb not in verbs:
+            raise InvalidDeclaration(
+                _CODE_PATH,
+                table,
+                key,
+                f"`{key}` is not in `verbs` ({', '.join(verbs)}) — add it or remove this",
+            )
+        if not isinstance(capability, str) or not trim(capability):
+            raise InvalidDeclaration(_CODE_PATH, table, key, "must be a non-blank capability string")
+        out[verb] = trim(capability)
+    return MappingProxyType(out)
+
+
+def _token_hash(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or _SHA256_HEX.fullmatch(trim(value).lower()) is None:
+        raise InvalidDeclaration(
+            _CODE_PATH,
+            _PRINCIPAL_TABLE,
+            "token_sha256",
+            "must be 64 hex digits: the SHA-256 of the bearer token (sha256sum of the token text)",
+        )
+    return trim(value).lower()
+
+
+def _env_token(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith(_ENV_PREFIX) or not trim(value[len(_ENV_PREFIX) :]):
+        # Never a literal token in the file: it would sit in version control in clear.
+        raise InvalidDeclaration(
+            _CODE_PATH,
+            _PRINCIPAL_TABLE,
+            "token",
+            'must be "env:VAR" (the variable holding the token), or use `token_sha256`',
+        )
+    return _ENV_PREFIX + trim(value[len(_ENV_PREFIX) :])
+
+
+def _claims(value: object) -> Mapping[str, str]:
+    table = f"{_PRINCIPAL_TABLE}.claims"
+    if not isinstance(value, Mapping):
+        raise InvalidDeclaration(
+            _CODE_PATH, _PRINCIPAL_TABLE, "claims", f'must be a table of `name = "value"`, got {_kind(value)}'
+        )
+    out: dict[str, str] = {}
+    for name, claim in value.items():
+        key = name if isinstance(name, str) else repr(name)
+        if not isinstance(name, str) or _CLAIM_NAME.fullmatch(name) is None:
+            raise InvalidDeclaration(_CODE_PATH, table, key, "a claim name is 1–64 of [A-Za-z0-9_.-]")
+        if isinstance(claim, bool) or not isinstance(claim, str | int):
+            raise InvalidDeclaration(
+                _CODE_PATH, table, key, f"must be a string or integer, got {_kind(claim)}"
+            )
+        out[name] = str(claim)
+    return MappingProxyType(out)
+
+
 @dataclass(frozen=True)
 class Declarations:
     """A parsed declarations file: stores and resources by name, in file order, and where they came from."""
@@ -192,6 +588,7 @@ class Declarations:
     stores: Mapping[str, StoreSpec]
     resources: Mapping[str, ResourceSpec]
     path: str
+    principals: Mapping[str, PrincipalSpec] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def classify_backend(store: str, backend: object, *, table: str | None = None) -> Backend:
@@ -370,18 +767,38 @@ def load_declarations(path: str | os.PathLike[str]) -> Declarations:
 
 def parse_declarations(text: str, path: str = "<string>") -> Declarations:
     """Parse the text of a declarations file; ``path`` is only used in error messages."""
+    _check_depth(text, path)
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidDeclaration(path, None, None, f"TOML syntax error: {exc}") from None
+    except RecursionError:  # defence in depth: the pre-check should have refused it
+        raise InvalidDeclaration(path, None, None, _too_deep()) from None
     _check_keys(doc, _TOP_KEYS, path, None, "the top level")
     with _relabel(path):
         resources = {
             name: _parse_resource(name, body, path) for name, body in _tables(doc, "resources", path)
         }
         stores = {name: _parse_store(name, body, path) for name, body in _tables(doc, "stores", path)}
+        principals = {
+            name: _parse_principal(name, body, path) for name, body in _tables(doc, "principals", path)
+        }
+        check_agent_claims(stores, principals)
     check_references(stores.values(), resources)
-    return Declarations(MappingProxyType(stores), MappingProxyType(resources), path)
+    return Declarations(
+        MappingProxyType(stores), MappingProxyType(resources), path, MappingProxyType(principals)
+    )
+
+
+def _too_deep() -> str:
+    return f"arrays and inline tables are nested more than {MAX_TOML_DEPTH} deep — flatten the file"
+
+
+def _check_depth(text: str, path: str) -> None:
+    """Refuse nesting past ``MAX_TOML_DEPTH`` before ``tomllib`` recurses into it (issue 18)."""
+    at = toml_too_deep(text, MAX_TOML_DEPTH)
+    if at is not None:
+        raise InvalidDeclaration(path, None, None, f"{_too_deep()} (at character {at})")
 
 
 @contextmanager
@@ -425,7 +842,57 @@ def _parse_store(name: str, body: Mapping[str, Any], path: str) -> StoreSpec:
         confidence_floor=body.get("confidence_floor"),
         capability=body.get("capability"),
         columns=body.get("columns", {}),
+        agent=None if "agent" not in body else _parse_agent(name, body["agent"], path),
     )
+
+
+def _parse_agent(store: str, body: object, path: str) -> AgentSpec:
+    table = _table_path("stores", store, "agent")
+    if not isinstance(body, Mapping):
+        raise InvalidDeclaration(
+            path, _table_path("stores", store), "agent", f"must be a table [{table}], got {_kind(body)}"
+        )
+    _check_keys(body, _AGENT_KEYS, path, table, "an agent table")
+    defaults = AgentSpec()
+    with _retabled(_AGENT_TABLE, table):
+        return AgentSpec(
+            verbs=body.get("verbs", defaults.verbs),
+            returned=body.get("returned"),
+            filterable=body.get("filterable"),
+            writable=body.get("writable", ()),
+            max_rows=body.get("max_rows", defaults.max_rows),
+            max_affected=body.get("max_affected"),
+            bind=body.get("bind", {}),
+            statement_timeout_ms=body.get("statement_timeout_ms", defaults.statement_timeout_ms),
+            capabilities=body.get("capabilities", {}),
+        )
+
+
+def _parse_principal(name: str, body: Mapping[str, Any], path: str) -> PrincipalSpec:
+    table = _table_path("principals", name)
+    _check_keys(body, _PRINCIPAL_KEYS, path, table, "a principal")
+    with _retabled(_PRINCIPAL_TABLE, table):
+        return PrincipalSpec(
+            name=name,
+            token_sha256=body.get("token_sha256"),
+            token=body.get("token"),
+            capabilities=body.get("capabilities", ()),
+            claims=body.get("claims", {}),
+            confidence=body.get("confidence"),
+            max_calls_per_minute=body.get("max_calls_per_minute", 120),
+            max_concurrent_calls=body.get("max_concurrent_calls", 4),
+        )
+
+
+@contextmanager
+def _retabled(marker: str, table: str) -> Iterator[None]:
+    """Agent and principal specs name a placeholder table; inside the parser, name the real one."""
+    try:
+        yield
+    except InvalidDeclaration as exc:
+        if exc.table is None or not exc.table.startswith(marker):
+            raise
+        raise InvalidDeclaration(exc.path, table + exc.table[len(marker) :], exc.key, exc.reason) from None
 
 
 def _parse_resource(name: str, body: Mapping[str, Any], path: str) -> ResourceSpec:

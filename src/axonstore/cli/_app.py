@@ -57,6 +57,7 @@ from axonstore.cli._inputs import (
     _opened,
     _opts,
 )
+from axonstore.cli._mcp import mcp_command
 from axonstore.cli._output import (
     _EMBEDDED_PENDING,
     EXIT_INTERNAL,
@@ -116,6 +117,7 @@ app = typer.Typer(
 )
 app.add_typer(_embedded_app, name="embedded")
 app.add_typer(_audit_app, name="audit")
+app.command("mcp")(mcp_command)  # serve the agent stores over MCP (cli/_mcp.py)
 
 
 def _version() -> str:

@@ -32,7 +32,12 @@ says what to do. The driver's exception, when there is one, is the ``__cause__``
     │   └── UnelevatedWrite(store, floor, op)   MalformedConfidence(store, value, op)
     │       SubFloorWrite(store, confidence, floor, op)
     ├── CapabilityDenied(store, required, held)
-    └── AuditChainBroken(index, reason)
+    ├── AuditChainBroken(index, reason)
+    ├── AgentError                        refusals of the MCP server (CONTRACT §15)
+    │   ├── ColumnNotAllowed(column)       TooManyRowsAffected(op, store, affected, limit)
+    │   ├── RateLimited(principal, reason) InvalidCursor(reason)     InvalidArguments(detail)
+    │   └── UnknownPrincipal(name, declared)                         PrivilegedRole(store, role, reason)
+    └── McpUnavailable
 
 Example::
 
@@ -44,6 +49,17 @@ Example::
 
 from __future__ import annotations
 
+from axonstore.errors._agents import (
+    AgentError,
+    ColumnNotAllowed,
+    InvalidArguments,
+    InvalidCursor,
+    McpUnavailable,
+    PrivilegedRole,
+    RateLimited,
+    TooManyRowsAffected,
+    UnknownPrincipal,
+)
 from axonstore.errors._base import StoreError
 from axonstore.errors._database import (
     QUERY_CLASSES,
@@ -141,6 +157,7 @@ from axonstore.errors._verbs import (
 
 __all__ = [
     "QUERY_CLASSES",
+    "AgentError",
     "AmbiguousTable",
     "AuditChainBroken",
     "BadAggregate",
@@ -158,6 +175,7 @@ __all__ = [
     "CapabilityDenied",
     "CaughtQuery",
     "CheckViolation",
+    "ColumnNotAllowed",
     "ColumnTooLong",
     "Connect",
     "CrossDatabaseTransaction",
@@ -182,12 +200,15 @@ __all__ = [
     "FilterTooLong",
     "ForeignKeyViolation",
     "ForeignPin",
+    "InvalidArguments",
+    "InvalidCursor",
     "InvalidDeclaration",
     "InvalidIdentifier",
     "InvalidNumber",
     "LikeRequiresText",
     "LikeWithTime",
     "MalformedConfidence",
+    "McpUnavailable",
     "MissingEnvVar",
     "MissingOperator",
     "MissingPerTenantSchemaEnv",
@@ -197,9 +218,11 @@ __all__ = [
     "NullWithNonEqualityOp",
     "OperatorNotForType",
     "PoolInit",
+    "PrivilegedRole",
     "Query",
     "QueryCanceled",
     "RaggedRows",
+    "RateLimited",
     "ReadOnlyTransaction",
     "RegistryError",
     "SchemaDrift",
@@ -210,6 +233,7 @@ __all__ = [
     "TooDeep",
     "TooManyConditions",
     "TooManyParameters",
+    "TooManyRowsAffected",
     "TooManyValues",
     "TransactionClosed",
     "UnbalancedParen",
@@ -219,6 +243,7 @@ __all__ = [
     "UniqueViolation",
     "UnknownBackend",
     "UnknownColumn",
+    "UnknownPrincipal",
     "UnknownResource",
     "UnknownStore",
     "UnquotedValue",

@@ -1,0 +1,153 @@
+"""``axonstore mcp`` cost (CONTRACT §15): a stdio retrieve tool call vs the same ``StoreHandle.retrieve``,
+and calls/s with 8 concurrent clients over streamable HTTP.
+
+* stdio: one ``axonstore mcp`` subprocess, the SDK's client; each round times N ``<store>_retrieve``
+  calls by primary key, N ``resources/templates/list`` requests (the JSON-RPC framing alone) and N in-process
+  ``StoreHandle.retrieve`` calls with the same filter. Goal: call − framing ≤ 2× retrieve.
+* HTTP: one ``axonstore mcp --transport http`` subprocess, 8 SDK clients calling at once. Goal: ≥ 200
+  calls/s.
+
+The table (1 000 rows, one tenant bound by claim) is read through a role with only SELECT.
+
+    python bench/mcp_bench.py [--calls 300] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+from _servers import bench_servers, load, make_url  # bench/_servers.py: puts the repository on sys.path
+from axonstore.registry import StoreRegistry
+
+_TOKEN = "bench-token-" + "x" * 24
+
+
+def _setup(admin_dsn: str, host: str, port: int, dbname: str, folder: Path) -> tuple[Path, str]:
+    store, role, password = (
+        f"bench_{uuid.uuid4().hex[:8]}",
+        f"bench_agent_{uuid.uuid4().hex[:8]}",
+        uuid.uuid4().hex,
+    )
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(
+            f'CREATE TABLE "{store}" (id int4 PRIMARY KEY, org_id int4, status text, amount numeric)'
+        )
+        conn.execute(f"INSERT INTO \"{store}\" SELECT g, 42, 'open', g * 1.5 FROM generate_series(1, 1000) g")
+        conn.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'")
+        conn.execute(f'GRANT SELECT ON "{store}" TO "{role}"')
+    dsn = make_url(host, port, user=role, password=password, dbname=dbname)
+    digest = hashlib.sha256(_TOKEN.encode()).hexdigest()
+    config = folder / "axonstore.toml"
+    config.write_text(
+        f"""
+[stores.{store}]
+backend = "postgresql"
+connection = "{dsn}"
+capacity = 8
+
+[stores.{store}.agent]
+returned = ["id", "status", "amount"]
+filterable = ["id", "status"]
+bind = {{ org_id = "claim:org_id" }}
+
+[principals.bench]
+token_sha256 = "{digest}"
+claims = {{ org_id = "42" }}
+max_calls_per_minute = 1000000
+max_concurrent_calls = 64
+""",
+        encoding="utf-8",
+    )
+    return config, store
+
+
+async def _stdio(config: Path, store: str, calls: int, rounds: int) -> None:
+    from tests.mcp._session import over_stdio  # noqa: PLC0415 — importable once _servers set sys.path
+
+    registry = StoreRegistry.from_toml(config)
+    handle = registry.store(store)
+    where = "id = '${id}' AND org_id = '${org}'"  # the same rows the bound tool call reads
+    results: dict[str, list[float]] = {"tool call": [], "framing": [], "StoreHandle.retrieve": []}
+    async with over_stdio(config, "bench") as client:
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for i in range(calls):
+                await client.call_tool(
+                    f"{store}_retrieve", {"where": "id = '${id}'", "bindings": {"id": str(i % 1000 + 1)}}
+                )
+            results["tool call"].append((time.perf_counter() - start) / calls)
+            start = time.perf_counter()
+            for _ in range(calls):
+                await client.list_resource_templates()  # a handler with no I/O: the framing alone
+            results["framing"].append((time.perf_counter() - start) / calls)
+            start = time.perf_counter()
+            for i in range(calls):
+                await handle.retrieve(
+                    where, {"id": str(i % 1000 + 1), "org": "42"}, columns="id, status, amount"
+                )
+            results["StoreHandle.retrieve"].append((time.perf_counter() - start) / calls)
+    await registry.aclose()
+    medians = {name: statistics.median(values) * 1e6 for name, values in results.items()}
+    for name, micros in medians.items():
+        print(f"  {name:>22}: {micros:8.0f} µs per call (median of {rounds} rounds × {calls})")
+    ratio = (medians["tool call"] - medians["framing"]) / medians["StoreHandle.retrieve"]
+    verdict = "meets" if ratio <= 2.0 else "MISSES"
+    print(f"  (tool call − framing) / retrieve = {ratio:.2f}×  — {verdict} the ≤ 2× goal")
+
+
+async def _http(config: Path, store: str, calls: int) -> None:
+    from tests.mcp._session import free_port, http_server, over_http  # noqa: PLC0415 — as above
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/mcp"
+    with http_server(config, port):
+
+        async def client_loop(worker: int) -> None:
+            async with over_http(url, _TOKEN) as client:
+                for i in range(calls):
+                    key = str((worker * calls + i) % 1000 + 1)
+                    await client.call_tool(
+                        f"{store}_retrieve", {"where": "id = '${id}'", "bindings": {"id": key}}
+                    )
+
+        await client_loop(0)  # warm the pool and the caches
+        start = time.perf_counter()
+        await asyncio.gather(*(client_loop(w) for w in range(8)))
+        elapsed = time.perf_counter() - start
+    rate = 8 * calls / elapsed
+    verdict = "meets" if rate >= 200 else "MISSES"
+    print(f"  8 clients × {calls} calls: {rate:,.0f} calls/s — {verdict} the ≥ 200 calls/s goal")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run both measurements on a PostgreSQL started for the run (or ``$AXON_BENCH_DATABASE_URL``)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    options = parser.parse_args(argv)
+    with bench_servers(pooler=False) as servers, tempfile.TemporaryDirectory() as folder:
+        pg = servers.pg
+        config, store = _setup(pg.admin_dsn, pg.host, pg.port, pg.dbname, Path(folder))
+        print(f"mcp_bench: PostgreSQL {servers.source}; {load()}")
+        print("stdio:")
+        asyncio.run(_stdio(config, store, options.calls, options.rounds))
+        print("streamable HTTP:")
+        asyncio.run(_http(config, store, options.calls // 3 or 1))
+        print(f"done; {load()}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("AXONSTORE_MCP_LOG_LEVEL", "warning")
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""What an agent's call may do, decided on trees and allow-lists before any SQL (pure).
+
+* Arguments are checked against the tool's JSON Schema by the server (``InvalidArguments``), after a
+  column check that names the column (``ColumnNotAllowed``) for a write of a bound, reserved or
+  non-writable column.
+* The agent's filter is parsed by the closed grammar; every column it, the order, the aggregate or the
+  group names must be filterable (``ColumnNotAllowed``); every ``${name}`` it uses must be one of its
+  bindings and every binding must be used (D17).
+* The server's own predicates — the principal's bound columns, the store's confidence floor — are
+  composed with the agent's filter as trees, ``(<bind>) AND (<agent filter>)``: built as nodes, never
+  parsed from pasted text, so no input can close a parenthesis and escape them. Their values travel as
+  bindings whose names start with ``_``, a namespace agent bindings cannot enter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Final
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from axonstore.errors import ColumnNotAllowed, InvalidArguments
+from axonstore.filter import And, Compare, Filter, Group, Node, NullTest, Or, Value, conjoin
+from axonstore.mcp._hygiene import quoted
+from axonstore.mcp._tools import CONFIDENCE, StoreView, Tool
+
+__all__ = [
+    "MAX_ARGUMENT_DEPTH",
+    "bind_filter",
+    "check_arguments",
+    "check_columns",
+    "check_placeholders",
+    "compose",
+    "floor_filter",
+    "persist_row",
+]
+
+#: The deepest nesting tool arguments may have (a json column value included).
+MAX_ARGUMENT_DEPTH: Final = 32
+_BIND_PREFIX: Final = "_bind_"
+# ${name}, ${base.path} or $name inside a quoted literal (the interpolation syntax of §5).
+_PLACEHOLDER: Final = re.compile(r"\$(?:\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+_FINITE_MAX: Final = 1.7976931348623157e308
+_ROW_ARGUMENT: Final = {"persist": "row", "mutate": "set"}
+
+
+# --------------------------------------------------------------------------------------------------
+# Arguments
+
+
+def check_arguments(tool: Tool, view: StoreView, arguments: object) -> dict[str, Any]:
+    """The arguments of a call, checked: depth, the write's columns, then the tool's JSON Schema."""
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, dict):
+        raise InvalidArguments("arguments must be a JSON object")
+    _check_depth(arguments)
+    row_key = _ROW_ARGUMENT.get(tool.verb)
+    row = arguments.get(row_key) if row_key else None
+    if isinstance(row, dict):
+        for column in row:
+            if column not in view.writable:
+                use = "writing: it is set by the server" if _server_set(view, column) else "writing"
+                raise ColumnNotAllowed(str(column), use)
+    error = next(iter(_validator(tool.name, tool.input_schema).iter_errors(arguments)), None)
+    if error is not None:
+        raise InvalidArguments(_describe(error))
+    return arguments
+
+
+def _server_set(view: StoreView, column: object) -> bool:
+    return column == CONFIDENCE or column in view.bound
+
+
+def _check_depth(value: object) -> None:
+    """Iteratively (a recursive walk is what deep input attacks) refuse nesting past the bound."""
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_ARGUMENT_DEPTH:
+            raise InvalidArguments(f"arguments are nested more than {MAX_ARGUMENT_DEPTH} levels deep")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
+_VALIDATORS: dict[tuple[str, int], Draft202012Validator] = {}
+
+
+def _validator(name: str, schema: Mapping[str, Any]) -> Draft202012Validator:
+    """One compiled validator per tool schema (schemas are immutable once generated)."""
+    key = (name, id(schema))
+    validator = _VALIDATORS.get(key)
+    if validator is None:
+        if len(_VALIDATORS) > 4096:
+            _VALIDATORS.clear()
+        validator = _VALIDATORS[key] = Draft202012Validator(_plain(schema))
+    return validator
+
+
+def _plain(value: object) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _describe(error: ValidationError) -> str:
+    """What broke the schema, from the schema's side only: the argument's path and the rule, never the
+    value the agent sent (a key it invented is quoted, cut to 32 characters)."""
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{quoted(p)}" for p in error.absolute_path)
+    where = f"`{path.lstrip('.')}`" if path else "the arguments"
+    rule = "propertyNames" if "propertyNames" in error.relative_schema_path else error.validator
+    expected = error.validator_value
+    if rule == "additionalProperties":
+        extra = _extra_key(error)
+        return f"{where} has no property `{extra}`" if extra else f"{where} has an unknown property"
+    if rule == "required":
+        return f"{where} needs {', '.join(f'`{r}`' for r in expected)}"
+    if rule == "type":
+        kinds = expected if isinstance(expected, str) else " or ".join(expected)
+        return f"{where} must be of type {kinds}"
+    messages = {
+        "maxLength": f"{where} is longer than {expected} characters",
+        "minLength": f"{where} must not be empty",
+        "maximum": f"{where} must be at most {expected}",
+        "minimum": f"{where} must be at least {expected}",
+        "maxProperties": f"{where} has more than {expected} entries",
+        "minProperties": f"{where} needs at least {expected} entry",
+        "maxItems": f"{where} has more than {expected} items",
+        "pattern": f"{where} does not match {expected}",
+        "propertyNames": f"{where} has a key that is not a binding name (letters, digits, _; no leading _)",
+    }
+    return messages.get(str(rule), f"{where} breaks the `{rule}` rule of the tool's input schema")
+
+
+def _extra_key(error: ValidationError) -> str | None:
+    allowed = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    extras = [k for k in instance if k not in allowed]
+    return quoted(extras[0]) if extras else None
+
+
+# --------------------------------------------------------------------------------------------------
+# Filters: allow-lists and placeholders on the parsed tree
+
+
+def check_columns(columns: Iterable[str], view: StoreView, use: str) -> None:
+    """Every column must be filterable by this agent (checked before any SQL)."""
+    for column in columns:
+        if column not in view.filterable:
+            raise ColumnNotAllowed(column, use)
+
+
+def _values(node: object) -> Iterator[Value]:
+    """Every bound literal of a (sub)tree, whatever its node types (walked generically, so new forms of
+    the grammar are covered without a change here)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Value):
+            yield item
+        elif isinstance(item, tuple | list):
+            stack.extend(item)
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item))
+
+
+def check_placeholders(parsed: Filter | None, bindings: Mapping[str, str]) -> None:
+    """D17 for agents: every ``${name}`` names one of the call's bindings, and every binding is used.
+
+    An unresolved placeholder would silently match its literal text; a binding the filter never uses is
+    a typo the agent should hear about. The names are the agent's own, so quoting them echoes nothing.
+    """
+    used: set[str] = set()
+    if parsed is not None:
+        for value in _values(parsed.root):
+            if value.kind == "text" and isinstance(value.value, str) and "$" in value.value:
+                for match in _PLACEHOLDER.finditer(value.value):
+                    name = match.group(1) if match.group(1) is not None else match.group(2)
+                    base = name.split(".", 1)[0]
+                    if base not in bindings:
+                        raise InvalidArguments(
+                            f"the filter uses `${{{quoted(name)}}}` but `bindings` has no `{quoted(base)}`"
+                        )
+                    used.add(base)
+    for name in bindings:
+        if name not in used:
+            raise InvalidArguments(f"binding `{quoted(name)}` is never used by the filter")
+
+
+# --------------------------------------------------------------------------------------------------
+# The server's predicates, as trees
+
+
+def bind_filter(view: StoreView, claims: Mapping[str, str]) -> tuple[Filter | None, dict[str, str]]:
+    """``col1 = $claim1 AND col2 = $claim2 …`` as a tree, and the bindings carrying the claim values.
+
+    A claim value is a binding, never template text: a claim holding ``${x}`` or a quote stays data.
+    """
+    if not view.bound:
+        return None, {}
+    nodes: list[Node] = []
+    values: dict[str, str] = {}
+    for index, (column, claim) in enumerate(view.bound.items()):
+        name = f"{_BIND_PREFIX}{index}"
+        values[name] = claims[claim]
+        nodes.append(Compare(column, "=", Value("text", "${" + name + "}")))
+    root: Node = nodes[0] if len(nodes) == 1 else And(tuple(nodes))
+    return Filter(root, tuple(view.bound), len(nodes)), values
+
+
+def floor_filter(floor: float | None) -> Filter | None:
+    """``_confidence >= floor AND _confidence <= <largest float>`` (NULL counts as 0.0) as a tree.
+
+    Pushed into the SQL, so untrusted rows are never counted, never fill a page and never show up as a
+    count an agent could probe.
+    """
+    if floor is None:
+        return None
+    low = Compare(CONFIDENCE, ">=", Value("float", float(floor)))
+    high = Compare(CONFIDENCE, "<=", Value("float", _FINITE_MAX))
+    root: Node = And((low, high))
+    if floor <= 0:
+        root = Or((Group(root), NullTest(CONFIDENCE, negated=False)))
+    return Filter(root, (CONFIDENCE,), 3 if floor <= 0 else 2)
+
+
+def compose(bind: Filter | None, agent: Filter | None, floor: Filter | None = None) -> Filter | None:
+    """``(<bind>) AND (<agent filter>)``, then ``AND <floor>``: one tree, built from trees."""
+    return conjoin(conjoin(bind, agent), floor, group_right=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# Writes
+
+
+def persist_row(
+    view: StoreView, row: Mapping[str, object], claims: Mapping[str, str], confidence: float | None
+) -> dict[str, object]:
+    """The row a persist writes: the agent's writable columns, the bound columns from the principal's
+    claims, and ``_confidence`` from the principal (when the table has the column) — never the agent's."""
+    data: dict[str, object] = {column: value for column, value in row.items() if column in view.writable}
+    for column, claim in view.bound.items():
+        data[column] = claims[claim]
+    if confidence is not None and view.has_confidence:
+        data[CONFIDENCE] = confidence
+    return data
