@@ -787,3 +787,12 @@ def test_a_principal_that_may_call_a_bound_store_needs_the_claim() -> None:
 def test_deep_toml_is_an_invalid_declaration(text: str) -> None:
     err = _invalid(text)
     assert "nested more than 64" in err.reason
+
+
+def test_text_search_names_a_configuration() -> None:
+    decl = parse_declarations('[stores.docs]\nbackend = "in_memory"\ntext_search = "english"\n')
+    assert decl.stores["docs"].text_search == "english"
+    assert parse_declarations('[stores.docs]\nbackend = "in_memory"\n').stores["docs"].text_search == "simple"
+    for bad in ('"english; drop"', "3", '""', '"a.b.c"'):
+        error = _invalid(f'[stores.docs]\nbackend = "in_memory"\ntext_search = {bad}\n')
+        assert (error.table, error.key) == ("stores.docs", "text_search")

@@ -373,3 +373,23 @@ _confidence = "float8"
         await notes.retrieve("nope = 1", capabilities=held)
     assert [e.payload["op"] for e in registry.audit.entries] == ["persist", "persist"]
     await registry.aclose()
+
+
+async def test_a_stores_text_search_configuration_reaches_the_sql(direct_dsn: str, unique_name: str) -> None:
+    """``text_search = "english"`` on a store: ``@@`` stems (``cats`` finds ``cat``); ``simple`` does not."""
+    import psycopg
+
+    from axonstore import StoreRegistry
+    from axonstore.declarations import StoreSpec
+
+    with psycopg.connect(direct_dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE TABLE {unique_name} (id int PRIMARY KEY, body text)")
+        admin.execute(f"INSERT INTO {unique_name} VALUES (1, 'a cat sat'), (2, 'dogs ran')")
+    english = StoreSpec(name=unique_name, backend="postgresql", connection=direct_dsn, text_search="english")
+    async with StoreRegistry.build([english]) as registry:
+        found = await registry.store(unique_name).retrieve("body @@ 'cats'")
+        assert [row["id"] for row in found.rows] == [1]
+        assert await registry.store(unique_name).purge("body @@ 'dog'") == 1
+    plain = StoreSpec(name=unique_name, backend="postgresql", connection=direct_dsn)
+    async with StoreRegistry.build([plain]) as registry:
+        assert (await registry.store(unique_name).retrieve("body @@ 'cats'")).rows == []

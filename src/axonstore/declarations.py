@@ -87,6 +87,7 @@ _STORE_KEYS = (
     "connection",
     "resource",
     "schema",
+    "text_search",
 )
 _RESOURCE_KEYS = ("capacity", "endpoint")
 _TOP_KEYS = ("principals", "resources", "stores")
@@ -124,6 +125,8 @@ class StoreSpec:
     capability: str | None = None
     columns: Mapping[str, str] = field(default_factory=_empty_columns, hash=False)
     agent: AgentSpec | None = None
+    #: The full-text configuration of ``@@`` in this store's filters (a ``regconfig`` name).
+    text_search: str = "simple"
 
     def __post_init__(self) -> None:
         table = _table_path("stores", self.name if isinstance(self.name, str) else "?")
@@ -136,6 +139,7 @@ class StoreSpec:
         self._set("confidence_floor", _opt_floor(self.confidence_floor, table))
         self._set("capability", _opt_str(self.capability, table, "capability"))
         self._set("columns", _columns(self.columns, table, _table_path("stores", self.name, "columns")))
+        self._set("text_search", _text_search(self.text_search, table))
         self._check_combination(table)
         self._check_agent(table)
 
@@ -668,6 +672,18 @@ def _opt_str(value: object, table: str, key: str, *, blank_ok: bool = False) -> 
     return trim(value)
 
 
+def _text_search(value: object, table: str) -> str:
+    """A text-search configuration name (``simple``, ``english``, ``myschema.myconfig``)."""
+    name = _opt_str(value, table, "text_search")
+    parts = (name or "").split(".")
+    if name is None or len(parts) > 2 or not all(is_safe_identifier(part) for part in parts):
+        raise InvalidDeclaration(
+            _CODE_PATH, table, "text_search",
+            f"must name a text-search configuration such as `simple` or `english`, got {value!r}",
+        )  # fmt: skip
+    return name
+
+
 def _opt_capacity(value: object, table: str) -> int | None:
     if value is None:
         return None
@@ -843,6 +859,7 @@ def _parse_store(name: str, body: Mapping[str, Any], path: str) -> StoreSpec:
         capability=body.get("capability"),
         columns=body.get("columns", {}),
         agent=None if "agent" not in body else _parse_agent(name, body["agent"], path),
+        text_search=body.get("text_search", "simple"),
     )
 
 

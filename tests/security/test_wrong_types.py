@@ -32,6 +32,8 @@ class _Hostile:
 WRONG = st.sampled_from(
     [None, 123, 1.5, b"bytes", bytearray(b"x"), [], ["a"], {}, {"a": 1}, object(), _Hostile(), {1, 2}, ("a",)]
 )
+
+
 def _never(_: object) -> bool:
     return False
 

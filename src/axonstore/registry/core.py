@@ -19,6 +19,7 @@ writes are not. On a floored store an aggregate and a page compose the floor int
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ __all__ = [
 ]
 
 B = TypeVar("B", bound=BackendCore)
+_Searched = TypeVar("_Searched", Read, Update, Delete)
 M = TypeVar("M", bound=MemoryBase)
 H = TypeVar("H", bound="HandleCore[Any]")
 
@@ -167,8 +169,10 @@ class HandleCore(Generic[B]):
             raise BadArgument("spec", f"an operation on the table `{self.name}`", f"one on `{spec.table}`")
 
     def governed_read(self, read: Read) -> Read:
-        """The retrieve as it runs: an aggregate on a floored store counts trusted rows only."""
+        """The retrieve as it runs: an aggregate on a floored store counts trusted rows only; ``@@``
+        uses the store's text-search configuration."""
         self._own(read)
+        read = self._searching(read)
         if read.aggregate is None or self.spec.confidence_floor is None:
             return read
         return read.with_filter(with_floor(read.filter, self.spec.confidence_floor))
@@ -176,9 +180,24 @@ class HandleCore(Generic[B]):
     def governed_page(self, page: PageRead) -> PageRead:
         """A page on a floored store holds trusted rows only (the floor is in its filter)."""
         self._own(page.read)
+        page = dataclasses.replace(page, read=self._searching(page.read))
         if self.spec.confidence_floor is None:
             return page
         return page.with_filter(with_floor(page.filter, self.spec.confidence_floor))
+
+    def governed_write(self, write: Write) -> Write:
+        """The write as it runs: a filter's ``@@`` uses the store's text-search configuration."""
+        if isinstance(write, Update):
+            return self._searching(write)
+        if isinstance(write, Delete):
+            return self._searching(write)
+        return write
+
+    def _searching(self, spec: _Searched) -> _Searched:
+        wanted = self.spec.text_search
+        if spec.text_search == wanted or spec.filter is None:
+            return spec
+        return dataclasses.replace(spec, text_search=wanted)
 
     def retrieval(self, read: Read, outcome: RowStreamOutcome, policy: Any) -> Retrieval:
         """The untrusted envelope of a retrieve's outcome."""

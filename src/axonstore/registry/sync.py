@@ -171,7 +171,7 @@ class StoreHandle(HandleCore[PostgresStoreBackend]):
     ) -> int | list[Row]:
         """A prepared write on this store: the capability gate, the floor, the write, the audit."""
         self.check_write(write, capabilities)
-        result = self.backend.run_write(write, conn)
+        result = self.backend.run_write(self.governed_write(write), conn)
         return self.audited(write, result, conn)
 
     @overload
