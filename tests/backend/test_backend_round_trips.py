@@ -45,3 +45,15 @@ async def test_a_cold_op_costs_at_most_three_round_trips_and_a_warm_one_one(
         warm = wire_log.mark()
         await run(1)
         assert wire_log.round_trips(warm) == 1
+
+
+async def test_a_transaction_with_a_timeout_begins_in_one_round_trip(
+    dsn: str, admin: psycopg.Connection[Any], unique_name: str, wire_log: WireLog
+) -> None:
+    _table(admin, unique_name)
+    async with make_backend(dsn, capacity=1) as backend:
+        await backend.warm_schema(unique_name)
+        mark = wire_log.mark()
+        async with backend.transaction(read_only=True, statement_timeout_ms=5_000) as tx:
+            assert len(await backend.query(unique_name, "id = 1", conn=tx)) == 1
+        assert wire_log.round_trips(mark) == 3  # BEGIN + set_config, the SELECT, COMMIT

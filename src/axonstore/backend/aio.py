@@ -473,9 +473,17 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
     async def _begin(
         self, conn: Conn, level: str | None, read_only: bool, statement_timeout_ms: int | None
     ) -> None:
-        await self._statement(conn, "begin", begin_sql(level, read_only))
-        if statement_timeout_ms is not None:
-            await self._statement(conn, "begin", STATEMENT_TIMEOUT_SQL, [str(statement_timeout_ms)])
+        if statement_timeout_ms is None:
+            await self._statement(conn, "begin", begin_sql(level, read_only))
+            return
+        try:  # BEGIN and the transaction's timeout in one round trip
+            async with conn.pipeline():
+                await conn.execute(begin_sql(level, read_only))
+                await conn.execute(STATEMENT_TIMEOUT_SQL, [str(statement_timeout_ms)])
+        except psycopg.Error as exc:
+            error = classify("begin", exc, self._dsn)
+            self._after_failure(error)
+            raise error from exc
 
     async def _statement(
         self, conn: Conn, op: str, sql: LiteralString, params: Sequence[object] = ()

@@ -462,9 +462,17 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
     def _begin(
         self, conn: Conn, level: str | None, read_only: bool, statement_timeout_ms: int | None
     ) -> None:
-        self._statement(conn, "begin", begin_sql(level, read_only))
-        if statement_timeout_ms is not None:
-            self._statement(conn, "begin", STATEMENT_TIMEOUT_SQL, [str(statement_timeout_ms)])
+        if statement_timeout_ms is None:
+            self._statement(conn, "begin", begin_sql(level, read_only))
+            return
+        try:  # BEGIN and the transaction's timeout in one round trip
+            with conn.pipeline():
+                conn.execute(begin_sql(level, read_only))
+                conn.execute(STATEMENT_TIMEOUT_SQL, [str(statement_timeout_ms)])
+        except psycopg.Error as exc:
+            error = classify("begin", exc, self._dsn)
+            self._after_failure(error)
+            raise error from exc
 
     def _statement(self, conn: Conn, op: str, sql: LiteralString, params: Sequence[object] = ()) -> None:
         """One of axonstore's own statements (BEGIN, COMMIT, …); failures typed."""
