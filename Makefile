@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 $(VENV)/.demo-installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[cli]'
+	$(BIN)/python -m pip install -q -e '.[cli,mcp]'   # the demo ends with an agent's session over MCP
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml

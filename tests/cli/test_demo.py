@@ -54,6 +54,10 @@ _TITLES = [
     "A stream under drop_oldest",
     "The audit chain",
     "A tampered copy of the chain",
+    "Agent: the tools this principal may call",
+    "Agent: a retrieve (rows are marked untrusted)",
+    "Agent: an injection in the filter is refused by the grammar",
+    "Agent: a purge without a filter is refused",
 ]
 
 
@@ -87,13 +91,17 @@ def _password_dsn(url: str) -> str:
     return changed
 
 
-def test_demo_text_on_both_lanes(capsys: pytest.CaptureFixture[str], clean: Any, dsn: str) -> None:
+def test_demo_text_on_both_lanes(
+    capsys: pytest.CaptureFixture[str], clean: Any, dsn: str, request: pytest.FixtureRequest
+) -> None:
+    pooled = request.node.callspec.params["dsn"] == "pooler"
     code, out, err = _run(capsys, "demo", "--dsn", _password_dsn(dsn))
     assert code == 0, err
     assert err == ""
     assert _SECRET not in out
     headings = [line for line in out.splitlines() if line.startswith("── ")]
-    assert headings == [f"── {n}. {title} ──" for n, title in enumerate(_TITLES, start=1)]
+    titles = _TITLES if not pooled else [t for t in _TITLES if not t.startswith("Agent:")]
+    assert headings == [f"── {n}. {title} ──" for n, title in enumerate(titles, start=1)]
     relation, enum = '"axon_demo"."axon_demo_claims"', '"axon_demo"."claim_status"'
     assert f'SQL     SELECT * FROM {relation} WHERE "status" IN ($1::{enum}, $2::{enum})' in out
     assert 'params  ["x\'; DROP TABLE axon_demo.axon_demo_claims; --"]' in out
@@ -103,6 +111,11 @@ def test_demo_text_on_both_lanes(capsys: pytest.CaptureFixture[str], clean: Any,
     assert "truncated: true" in out
     assert "refused UnboundedWrite:" in out
     assert "refused AuditChainBroken: audit chain broken at entry 0" in out
+    if pooled:  # PgBouncer knows only its own users: the demo's agent role cannot log in there
+        assert "the agent session was skipped: " in out
+    else:
+        assert "tools: axon_demo_claims_retrieve, axon_demo_claims_purge" in out  # the agent session (MCP)
+        assert "refused UnexpectedChar:" in out and out.count("refused UnboundedWrite:") == 2
     assert (
         out.rstrip().splitlines()[-2]
         == f"dropped schema {SCHEMA} (run with --keep to leave it for your own queries)"
@@ -160,6 +173,8 @@ def test_demo_json_transcript(capsys: pytest.CaptureFixture[str], clean: Any, di
         "A write below the confidence floor, refused": "SubFloorWrite",
         "A missing capability, refused": "CapabilityDenied",
         "A tampered copy of the chain": "AuditChainBroken",
+        "Agent: an injection in the filter is refused by the grammar": "UnexpectedChar",
+        "Agent: a purge without a filter is refused": "UnboundedWrite",
     }
     assert steps["An injection attempt in the filter itself"]["refused"]["hint"].endswith("^")
 

@@ -32,10 +32,11 @@ from rich.text import Text
 from axonstore._json import canonical_json
 from axonstore.audit import AuditChain
 from axonstore.backend import PostgresStoreBackend
+from axonstore.cli._demo_agent import agent_session
 from axonstore.cli._output import caret, rows_table
 from axonstore.declarations import StoreSpec
 from axonstore.dsn import mask_dsn
-from axonstore.errors import AuditChainBroken, FilterError, Query, StoreError
+from axonstore.errors import AuditChainBroken, Connect, FilterError, Query, StoreError
 from axonstore.introspect import manifest
 from axonstore.operations import prepare_read
 from axonstore.registry import StoreHandle, StoreRegistry
@@ -567,6 +568,7 @@ async def run(
             _audit(tour, registry.audit)
         finally:
             await registry.aclose()
+        await _agents(url, out)
     finally:
         if not keep:
             await _drop(url)
@@ -583,6 +585,41 @@ async def run(
     else:
         _closing(out, keep, elapsed, embedded)
     return 0
+
+
+async def _agents(url: str, out: _Transcript) -> None:
+    """The MCP stage: an agent's session over the demo table (needs the ``mcp`` extra)."""
+    try:
+        steps = await agent_session(url, SCHEMA, TABLE, FLOOR)
+    except Connect as exc:  # a pooler with its own user list, a server that refuses password logins
+        out.note(f"the agent session was skipped: its login role could not connect ({exc.source})")
+        return
+    if steps is None:
+        out.note("with the mcp extra the demo also shows an AI agent's session: pip install 'axonstore[mcp]'")
+        return
+    for step in steps:
+        result = step["result"]
+        call = f"{step['tool']}({canonical_json(step['arguments'])})" if step["tool"] else "tools/list"
+        refused = None
+        facts: dict[str, Any] = {}
+        rows = None
+        if step["refused"]:
+            shown = result if isinstance(result, dict) else {}
+            refused = {
+                "error": str(shown.get("error", "refused")),
+                "message": str(shown.get("message", "")),
+                "hint": shown.get("hint"),
+            }
+        elif isinstance(result, list):
+            facts["tools"] = ", ".join(result)
+        elif isinstance(result, dict) and isinstance(result.get("rows"), list):
+            rows = result["rows"]
+            facts["rows"] = len(rows)
+            facts["taint"] = result.get("taint", "untrusted")
+        out.emit(
+            DemoStep(f"Agent: {step['title']}", step["explain"], call, rows=rows, facts=facts,
+                     refused=refused, call_label="MCP")
+        )  # fmt: skip
 
 
 def _closing(out: _Transcript, keep: bool, elapsed: float, embedded: bool) -> None:
