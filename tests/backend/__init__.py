@@ -4,20 +4,28 @@ Shared helpers live here. Each test builds its own backend (a pool belongs to th
 first operation, and pytest-asyncio gives every test a fresh loop) and closes it with ``async with``.
 Tables are created through the ``admin`` fixture (a direct connection, not on the wire log) under a
 ``unique_name``, so tests never share state; the schema cache is process-wide, keyed by DSN and table.
+
+Flavours — every database test here runs twice, ``async`` and ``sync`` (``conftest.py``): in the sync
+run :func:`make_backend` builds ``axonstore.sync.PostgresStoreBackend`` behind :class:`SyncAsAsync`,
+which runs each sync call in a worker thread (``asyncio.to_thread``), so one async test body proves
+both flavours give the same rows, errors and wire traffic.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
+from typing import Any, Final, cast
 
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from axonstore import PostgresStoreBackend
+from axonstore import sync as axon_sync
 from axonstore.dsn import application_name
 from tests._wire import WireLog
 
@@ -25,11 +33,111 @@ from tests._wire import WireLog
 CLOSED_PORT_DSN = "postgresql://axon:s3cr3t-pw@127.0.0.1:1/nowhere?sslmode=disable"
 
 
+FLAVOURS: Final = ("async", "sync")
+
+
+class _Flavour:
+    """The flavour of the test running now (set by ``conftest.py``'s ``flavour`` fixture), and how
+    many backends it built through :func:`make_backend` (a sync run that built none proved nothing)."""
+
+    name = "async"
+    built = 0
+
+
+FLAVOUR = _Flavour()
+
+
 def make_backend(
     dsn: str, store: str = "", namespace: str | None = None, capacity: int = 4
 ) -> PostgresStoreBackend:
-    """A backend on ``dsn`` (no I/O until the first operation)."""
+    """A backend on ``dsn`` (no I/O until the first operation), of the running test's flavour."""
+    FLAVOUR.built += 1
+    if FLAVOUR.name == "sync":
+        inner = axon_sync.PostgresStoreBackend.connect_named_sized(dsn, store, namespace, capacity)
+        return cast(PostgresStoreBackend, SyncAsAsync(inner))
     return PostgresStoreBackend.connect_named_sized(dsn, store, namespace, capacity)
+
+
+_END: Final = object()
+
+
+def _next(rows: Iterator[Any]) -> Any:
+    return next(rows, _END)
+
+
+class SyncAsAsync:
+    """The async backend's surface over a sync backend: every coroutine method of the async class runs
+    its sync twin in a worker thread; context managers and iterators are entered, advanced and closed
+    there too. Errors come through unchanged (the same classes), so an async test body holds for both.
+
+    Anything else (``masked_dsn``, ``cache_key``, ``store_name``, ``_pool``) is the sync backend's own.
+    """
+
+    def __init__(self, inner: axon_sync.PostgresStoreBackend) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if inspect.iscoroutinefunction(getattr(PostgresStoreBackend, name, None)):
+
+            async def in_thread(*args: Any, **kwargs: Any) -> Any:
+                return await asyncio.to_thread(attr, *args, **kwargs)
+
+            return in_thread
+        return attr
+
+    def __repr__(self) -> str:
+        return repr(self.inner)
+
+    async def __aenter__(self) -> SyncAsAsync:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """``close()`` in a worker thread."""
+        await asyncio.to_thread(self.inner.close)
+
+    @contextlib.asynccontextmanager
+    async def acquire_pin(self) -> AsyncIterator[Any]:
+        """The sync ``with backend.acquire_pin()``, entered and left in worker threads."""
+        async with _entered(self.inner.acquire_pin()) as pin:
+            yield pin
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        """The sync ``with backend.transaction(…)``, entered and left in worker threads."""
+        async with _entered(self.inner.transaction(*args, **kwargs)) as tx:
+            yield tx
+
+    def iter_rows(self, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
+        """The sync iterator (its arguments checked now, as the async verb does), advanced in threads."""
+        return _rows_of(self.inner.iter_rows(*args, **kwargs))
+
+    def iter_read(self, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
+        """``iter_read`` as :meth:`iter_rows`."""
+        return _rows_of(self.inner.iter_read(*args, **kwargs))
+
+
+@contextlib.asynccontextmanager
+async def _entered(manager: contextlib.AbstractContextManager[Any]) -> AsyncIterator[Any]:
+    value = await asyncio.to_thread(manager.__enter__)
+    try:
+        yield value
+    except BaseException as exc:
+        if not await asyncio.to_thread(manager.__exit__, type(exc), exc, exc.__traceback__):
+            raise
+    else:
+        await asyncio.to_thread(manager.__exit__, None, None, None)
+
+
+async def _rows_of(rows: Generator[Any, None, None]) -> AsyncGenerator[Any, None]:
+    try:
+        while (row := await asyncio.to_thread(_next, rows)) is not _END:
+            yield row
+    finally:
+        await asyncio.to_thread(rows.close)  # closing early closes the server-side stream
 
 
 def resolve_count(wire_log: WireLog, mark: int) -> int:
