@@ -100,11 +100,14 @@ def _order_limit(order: OrderKeys, limit: int | None) -> str:
     return out
 
 
-def _select_list(read: Read, extra: Sequence[str] = ()) -> str:
+def _select_list(read: Read, extra: Sequence[str] = (), types: Types = None) -> str:
     if read.aggregate is not None:
         return render_aggregate_select(read.aggregate)
     if not read.columns:
-        return "*"
+        # ``*`` holds every column but not a system column a page walk keys on (``ctid``): the walk
+        # needs its value in each row to make the next token.
+        hidden = [c for c in extra if types is not None and c not in types]
+        return "*" if not hidden else f"*, {_column_list(hidden)}"
     return _column_list([*read.columns, *(c for c in extra if c not in read.columns)])
 
 
@@ -148,7 +151,7 @@ def page_sql(page: PageRead, schema: str | None, types: Types, keys: OrderKeys) 
     if page.after is not None:
         seek = _seek(keys, page.after, types, params)
         clause = f"({clause}) AND {seek}" if read.filter is not None else seek
-    select = _select_list(read, [column for column, _ in keys])
+    select = _select_list(read, [column for column, _ in keys], types)
     order = _order_limit(keys, page.size + 1)
     return f"SELECT {select} FROM {relation} WHERE {clause}{order}", params
 

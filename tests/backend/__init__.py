@@ -26,7 +26,10 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from axonstore import PostgresStoreBackend
 from axonstore import sync as axon_sync
+from axonstore.declarations import StoreSpec
 from axonstore.dsn import application_name
+from axonstore.registry import StoreHandle as AsyncStoreHandle
+from axonstore.registry import StoreRegistry as AsyncStoreRegistry
 from tests._wire import WireLog
 
 #: A DSN whose port nothing listens on: any I/O through it fails (``Connect``, after the 5 s timeout).
@@ -65,20 +68,21 @@ def _next(rows: Iterator[Any]) -> Any:
     return next(rows, _END)
 
 
-class SyncAsAsync:
-    """The async backend's surface over a sync backend: every coroutine method of the async class runs
-    its sync twin in a worker thread; context managers and iterators are entered, advanced and closed
-    there too. Errors come through unchanged (the same classes), so an async test body holds for both.
+class _Threaded:
+    """The async class's surface over its sync twin: every coroutine method of ``twin_of`` runs the sync
+    method in a worker thread (``asyncio.to_thread``); context managers and iterators are entered,
+    advanced and closed there too. Errors come through unchanged (the same classes), so an async test
+    body holds for both flavours. Anything else (``masked_dsn``, ``cache_key``, ``_pool``, ``audit``)
+    is the sync object's own."""
 
-    Anything else (``masked_dsn``, ``cache_key``, ``store_name``, ``_pool``) is the sync backend's own.
-    """
+    twin_of: type
 
-    def __init__(self, inner: axon_sync.PostgresStoreBackend) -> None:
+    def __init__(self, inner: Any) -> None:
         self.inner = inner
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.inner, name)
-        if inspect.iscoroutinefunction(getattr(PostgresStoreBackend, name, None)):
+        if inspect.iscoroutinefunction(getattr(self.twin_of, name, None)):
 
             async def in_thread(*args: Any, **kwargs: Any) -> Any:
                 return await asyncio.to_thread(attr, *args, **kwargs)
@@ -89,7 +93,7 @@ class SyncAsAsync:
     def __repr__(self) -> str:
         return repr(self.inner)
 
-    async def __aenter__(self) -> SyncAsAsync:
+    async def __aenter__(self) -> Any:
         return self
 
     async def __aexit__(self, *_: object) -> None:
@@ -100,16 +104,22 @@ class SyncAsAsync:
         await asyncio.to_thread(self.inner.close)
 
     @contextlib.asynccontextmanager
+    async def transaction(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        """The sync ``with ….transaction(…)``, entered and left in worker threads."""
+        async with _entered(self.inner.transaction(*args, **kwargs)) as tx:
+            yield tx
+
+
+class SyncAsAsync(_Threaded):
+    """``axonstore.sync.PostgresStoreBackend`` as the async backend's surface (see :class:`_Threaded`)."""
+
+    twin_of = PostgresStoreBackend
+
+    @contextlib.asynccontextmanager
     async def acquire_pin(self) -> AsyncIterator[Any]:
         """The sync ``with backend.acquire_pin()``, entered and left in worker threads."""
         async with _entered(self.inner.acquire_pin()) as pin:
             yield pin
-
-    @contextlib.asynccontextmanager
-    async def transaction(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        """The sync ``with backend.transaction(…)``, entered and left in worker threads."""
-        async with _entered(self.inner.transaction(*args, **kwargs)) as tx:
-            yield tx
 
     def iter_rows(self, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
         """The sync iterator (its arguments checked now, as the async verb does), advanced in threads."""
@@ -118,6 +128,29 @@ class SyncAsAsync:
     def iter_read(self, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
         """``iter_read`` as :meth:`iter_rows`."""
         return _rows_of(self.inner.iter_read(*args, **kwargs))
+
+
+class _SyncHandle(_Threaded):
+    twin_of = AsyncStoreHandle
+
+    async def aclose(self) -> None:  # pragma: no cover - a handle has nothing to close
+        raise AttributeError("a StoreHandle has no aclose")
+
+
+class _SyncRegistry(_Threaded):
+    twin_of = AsyncStoreRegistry
+
+    def store(self, name: str) -> AsyncStoreHandle:
+        """The sync handle (built without I/O) behind the async surface."""
+        return cast(AsyncStoreHandle, _SyncHandle(self.inner.store(name)))
+
+
+def make_registry(*specs: StoreSpec, **options: Any) -> AsyncStoreRegistry:
+    """``StoreRegistry.build(specs)`` of the running test's flavour (the sync one behind threads)."""
+    FLAVOUR.built += 1
+    if FLAVOUR.name == "sync":
+        return cast(AsyncStoreRegistry, _SyncRegistry(axon_sync.StoreRegistry.build(specs, **options)))
+    return AsyncStoreRegistry.build(specs, **options)
 
 
 @contextlib.asynccontextmanager
