@@ -15,7 +15,7 @@ its edge and renders the same way the backends do:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TypeAlias
+from typing import TypeAlias, cast
 
 from axonstore.filter import (
     MAX_PARAMETERS,
@@ -32,6 +32,7 @@ from axonstore.operations import (
     Delete,
     Insert,
     OrderKeys,
+    PageKeys,
     PageRead,
     Read,
     Reinforce,
@@ -157,20 +158,43 @@ def page_sql(page: PageRead, schema: str | None, types: Types, keys: OrderKeys) 
 
 
 def _seek(keys: OrderKeys, after: Sequence[object], types: Types, params: Params) -> str:
-    marks = []
+    """The rows after the token's key values, in the walk's order, NULLs where ``ORDER BY`` puts them
+    (last ascending, first descending): a NULL key value is never compared with ``=``, ``<`` or ``>``
+    (that is NULL, which would drop rows). Only non-NULL values become parameters."""
+    not_null = keys.not_null if isinstance(keys, PageKeys) else frozenset()
+    marks: list[str | None] = []
     for (column, _), value in zip(keys, after, strict=True):
-        params.append(value)
-        marks.append(f"${len(params)}{type_cast(types, column)}")
+        if value is None:
+            marks.append(None)
+        else:
+            params.append(value)
+            marks.append(f"${len(params)}{type_cast(types, column)}")
     directions = {direction for _, direction in keys}
-    if len(directions) == 1:
+    if len(directions) == 1 and all(column in not_null for column, _ in keys) and None not in marks:
         op = ">" if directions == {"ASC"} else "<"
-        return f"({_column_list([c for c, _ in keys])}) {op} ({', '.join(marks)})"
+        return f"({_column_list([c for c, _ in keys])}) {op} ({', '.join(cast(list[str], marks))})"
     terms = []
     for depth, (column, direction) in enumerate(keys):
-        equal = [f'"{c}" = {marks[i]}' for i, (c, _) in enumerate(keys[:depth])]
-        step = f'"{column}" {">" if direction == "ASC" else "<"} {marks[depth]}'
+        step = _after_one(column, direction, marks[depth], column in not_null)
+        if step is None:
+            continue  # nothing sorts after NULL in an ascending column
+        equal = [_equal_one(c, marks[i]) for i, (c, _) in enumerate(keys[:depth])]
         terms.append(f"({' AND '.join([*equal, step])})" if equal else step)
-    return f"({' OR '.join(terms)})"
+    return f"({' OR '.join(terms)})" if terms else "FALSE"
+
+
+def _equal_one(column: str, mark: str | None) -> str:
+    return f'"{column}" IS NULL' if mark is None else f'"{column}" = {mark}'
+
+
+def _after_one(column: str, direction: str, mark: str | None, not_null: bool) -> str | None:
+    """The rows after ``mark`` on one key: ascending, a greater value or NULL (NULLs last);
+    descending, a smaller value (NULLs came first), or any value after a NULL."""
+    if direction == "ASC":
+        if mark is None:
+            return None
+        return f'"{column}" > {mark}' if not_null else f'("{column}" > {mark} OR "{column}" IS NULL)'
+    return f'"{column}" IS NOT NULL' if mark is None else f'"{column}" < {mark}'
 
 
 # --------------------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from axonstore.errors import (
     UnknownColumn,
 )
 from axonstore.filter import MAX_PARAMETERS
-from axonstore.operations import Page, prepare_page
+from axonstore.operations import Page, PageKeys, PageRead, prepare_page
 from axonstore.sql import page_sql
 from tests._wire import WireLog
 from tests.backend import (
@@ -436,6 +436,47 @@ async def test_a_thousand_row_walk_returns_every_row_once_in_order(
     assert [list(row) for row in rows[:1]] == [["id", "v", "w"]]
     assert [row["id"] for row in filtered] == [i for i in expected if i % 10 != 3]
     assert all(list(row) == ["id"] for row in filtered)
+
+
+_NULL_WALKS = ["n", "n desc", "n, v desc", "v, n desc", "n desc, v", "v desc, n, id desc"]
+
+
+@pytest.mark.parametrize("order_by", _NULL_WALKS)
+async def test_a_walk_over_a_nullable_sort_column_sees_every_row_once(
+    dsn: str, admin: psycopg.Connection[Any], unique_name: str, order_by: str
+) -> None:
+    # The fix: a page that ended on a NULL key value (or a nullable column after the token's value)
+    # was compared with =, < or >, which is NULL: the rows after it were lost or the walk stopped.
+    admin.execute(f"CREATE TABLE {unique_name} (id int PRIMARY KEY, n int4, v int4)")
+    admin.execute(
+        f"INSERT INTO {unique_name} SELECT g, CASE WHEN g % 3 = 0 THEN NULL ELSE g % 5 END, g % 2 "
+        "FROM generate_series(1, 100) g"
+    )
+    sql_order = ", ".join(
+        f"{term.split()[0]} {'DESC' if term.endswith('desc') else 'ASC'}" for term in order_by.split(", ")
+    ) + ("" if "id" in order_by else ", id")
+    expected = [row[0] for row in admin.execute(f"SELECT id FROM {unique_name} ORDER BY {sql_order}")]
+    async with make_backend(dsn) as backend:
+        for size in (1, 7, 33):  # pages that end on NULLs and on values, on every boundary
+            rows, _ = await _walk(backend, unique_name, order_by=order_by, size=size)
+            assert [row["id"] for row in rows] == expected, (order_by, size)
+
+
+def test_a_seek_past_a_null_key_value_never_compares_it() -> None:
+    page = prepare_page("t", order_by="n, v desc", size=3)
+    keys = PageKeys((("n", "ASC"), ("v", "DESC"), ("id", "ASC")), ("id",))
+    after_null = PageRead(page.read, 3, (None, 4, 9), page.scope)
+    sql, params = page_sql(after_null, None, {"n": "int4", "v": "int4", "id": "int4"}, keys)
+    assert '("n" IS NULL AND "v" < $1::int4)' in sql
+    assert '("n" IS NULL AND "v" = $1::int4 AND "id" > $2::int4)' in sql
+    assert params == [4, 9]
+    after_value = PageRead(page.read, 3, (2, None, 9), page.scope)
+    sql, params = page_sql(after_value, None, {"n": "int4", "v": "int4", "id": "int4"}, keys)
+    assert '("n" > $1::int4 OR "n" IS NULL)' in sql and '"v" IS NOT NULL' in sql and params == [2, 9]
+    # every key NOT NULL and one way: the row comparison an index answers
+    only_pk = PageRead(prepare_page("t", order_by="id", size=3).read, 3, (9,), page.scope)
+    sql, _ = page_sql(only_pk, None, {"id": "int4"}, PageKeys((("id", "ASC"),), ("id",)))
+    assert 'WHERE ("id") > ($1::int4)' in sql
 
 
 async def test_a_walk_over_a_table_without_a_primary_key(

@@ -220,6 +220,8 @@ _SCENARIO: list[tuple[str, Call]] = [
     ("walk-desc", lambda b, _: _walk(b, "t", "n IS NOT NULL", order_by="v desc", size=11)),
     ("walk-mixed", lambda b, _: _walk(b, "t", order_by="v, w desc", size=8, columns="id, w")),
     ("walk-nulls", lambda b, _: _walk(b, "t", order_by="n desc, v", size=13)),
+    ("walk-nulls-asc", lambda b, _: _walk(b, "t", order_by="n, v desc", size=2)),  # pages end on NULLs
+    ("walk-nulls-desc", lambda b, _: _walk(b, "t", order_by="n desc", size=3)),
     ("page-size", lambda b, _: b.page("t", order_by="v", size=10_001)),
     ("page-token", lambda b, _: b.page("t", order_by="v", size=5, after="AAAA")),
     ("bad-filter", lambda b, _: b.query("t", "v = 1) OR (v = 2")),
