@@ -14,9 +14,13 @@ its edge and renders the same way the backends do:
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Mapping, Sequence
 from typing import TypeAlias, cast
 
+from axonstore.errors import BadPageToken
 from axonstore.filter import (
     MAX_PARAMETERS,
     Aggregate,
@@ -167,7 +171,7 @@ def _seek(keys: OrderKeys, after: Sequence[object], types: Types, params: Params
         if value is None:
             marks.append(None)
         else:
-            params.append(value)
+            params.append(_key_value(value, types.get(column) if types else None))
             marks.append(f"${len(params)}{type_cast(types, column)}")
     directions = {direction for _, direction in keys}
     if len(directions) == 1 and all(column in not_null for column, _ in keys) and None not in marks:
@@ -181,6 +185,20 @@ def _seek(keys: OrderKeys, after: Sequence[object], types: Types, params: Params
         equal = [_equal_one(c, marks[i]) for i, (c, _) in enumerate(keys[:depth])]
         terms.append(f"({' AND '.join([*equal, step])})" if equal else step)
     return f"({' OR '.join(terms)})" if terms else "FALSE"
+
+
+def _key_value(value: object, pg_type: str | None) -> object:
+    """A token's key value as the seek binds it: rows show bytea as base64 text, the column takes bytes
+    (bound as the base64 text, ``::bytea`` would read its characters, and the walk would stop); a jsonb
+    value travels as its JSON text (a dict cannot be bound, a string would not parse as JSON)."""
+    if pg_type in ("json", "jsonb"):
+        return json.dumps(value)
+    if pg_type == "bytea" and isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except binascii.Error:
+            raise BadPageToken("a bytea key value in it is not base64") from None
+    return value
 
 
 def _equal_one(column: str, mark: str | None) -> str:

@@ -462,6 +462,57 @@ async def test_a_walk_over_a_nullable_sort_column_sees_every_row_once(
             assert [row["id"] for row in rows] == expected, (order_by, size)
 
 
+_KEY_TYPES = {
+    "b": "bytea",  # rows show base64: the seek must bind bytes
+    "j": "jsonb",  # rows show dicts: the seek must bind JSON text
+    "iv": "interval",
+    "tm": "time",
+    "arr": "int4[]",
+    "u": "uuid",
+    "ok": "bool",
+    "ts": "timestamptz",
+    "m": "numeric",
+    "c": "char(3)",
+    "f": "float4",
+}
+
+
+def _typed_keys(admin: psycopg.Connection[Any], table: str) -> None:
+    columns = ", ".join(f"{name} {kind}" for name, kind in _KEY_TYPES.items())
+    admin.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, {columns})")
+    admin.execute(
+        f"INSERT INTO {table} SELECT g, decode(lpad(to_hex(g % 17), 2, '0'), 'hex'), "
+        "jsonb_build_object('a', g % 7), (g % 9) * interval '1 minute 1.5 sec', "
+        "time '10:00' + (g % 8) * interval '1.25 sec', ARRAY[g % 4, g % 3], md5((g % 9)::text)::uuid, "
+        "g % 2 = 0, timestamptz '2024-01-01' + (g % 5) * interval '1.000123 sec', (g % 11) / 3.0, "
+        "(g % 5)::text, (g % 13) * 0.1 FROM generate_series(1, 60) g"
+    )
+
+
+@pytest.mark.parametrize("column", list(_KEY_TYPES))
+async def test_a_walk_keyed_on_any_type_sees_every_row_once(
+    dsn: str, admin: psycopg.Connection[Any], unique_name: str, column: str
+) -> None:
+    # The fix: a token carries key values as rows show them; bytea (base64) and jsonb (a dict) went
+    # back as text the column could not compare (the bytea walk stopped after one page, jsonb failed)
+    _typed_keys(admin, unique_name)
+    expected = [row[0] for row in admin.execute(f"SELECT id FROM {unique_name} ORDER BY {column}, id")]
+    async with make_backend(dsn) as backend:
+        rows, _ = await _walk(backend, unique_name, order_by=column, size=7, columns="id")
+        down, _ = await _walk(backend, unique_name, order_by=f"{column} desc", size=9, columns="id")
+    assert [row["id"] for row in rows] == expected
+    assert [row["id"] for row in down] == [
+        row[0] for row in admin.execute(f"SELECT id FROM {unique_name} ORDER BY {column} DESC, id")
+    ]
+
+
+def test_a_bytea_key_that_is_not_base64_is_bad_page_token() -> None:
+    page = prepare_page("t", order_by="b", size=3)
+    keys = PageKeys((("b", "ASC"), ("id", "ASC")), ("id",))
+    with pytest.raises(BadPageToken):
+        page_sql(PageRead(page.read, 3, ("not base64!", 1), page.scope), None, {"b": "bytea"}, keys)
+
+
 def test_a_seek_past_a_null_key_value_never_compares_it() -> None:
     page = prepare_page("t", order_by="n, v desc", size=3)
     keys = PageKeys((("n", "ASC"), ("v", "DESC"), ("id", "ASC")), ("id",))
