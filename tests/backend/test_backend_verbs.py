@@ -273,6 +273,31 @@ async def test_twenty_thousand_rows_in_values_chunks_read_back_exactly(
     assert _rows(admin, unique_name) == _as_tuples(batch)
 
 
+async def test_copy_and_values_write_every_type_alike(
+    dsn: str, admin: psycopg.Connection[Any], unique_name: str, wire_log: WireLog
+) -> None:
+    admin.execute(
+        f"CREATE TABLE {unique_name} (id int PRIMARY KEY, j jsonb, arr text[], u uuid, t timestamptz, "
+        "b bytea, n numeric, tx text, ok bool, jl jsonb)"
+    )
+    row = {
+        "j": {"a": 1, "s": "x\ty\n\\"}, "arr": ["a", None, "b,c", 'q"'],
+        "u": "00000000-0000-0000-0000-000000000007",
+        "t": "2024-01-02T03:04:05.123456+02:00", "b": b"\x00\x01\\", "n": "1.50", "tx": "tab\there\nnl \\N",
+        "ok": True, "jl": [1, "two", None],
+    }  # fmt: skip
+    copied = [{"id": i, **row} for i in range(3_000)]  # 30 000 values: COPY
+    async with make_backend(dsn) as backend:
+        mark = wire_log.mark()
+        assert await backend.insert_many(unique_name, copied) == 3_000
+        assert not any(s.startswith("INSERT") for s in statements(wire_log, mark))
+        assert await backend.insert_many(unique_name, [{"id": -1, **row}]) == 1  # one VALUES row
+        (by_copy,) = await backend.query(unique_name, "id = 7")
+        (by_values,) = await backend.query(unique_name, "id = -1")
+    assert {**by_values, "id": 7} == by_copy
+    assert by_copy["j"] == row["j"] and by_copy["arr"] == row["arr"] and by_copy["tx"] == row["tx"]
+
+
 _PATHS = {
     "one-statement": (1_000, ""),  # 4 000 values: one multi-row INSERT
     "values-chunks": (20_000, "id"),  # returning: chunked INSERTs in one transaction
