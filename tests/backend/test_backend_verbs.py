@@ -752,6 +752,33 @@ async def test_a_miss_inside_a_transaction_introspects_in_it(
         assert count(admin, unique_name) == 1
 
 
+@pytest.mark.parametrize("how", ["iter_rows", "stream_retrieve"])
+@pytest.mark.xfail(
+    strict=True,
+    raises=Query,
+    reason="backend/aio.py _stream: closing a stream early cancels its statement (57014), which inside "
+    "a caller's transaction aborts it: the next statement is 25P02 and the transaction is lost",
+)
+async def test_a_stream_closed_early_inside_a_transaction_keeps_the_transaction(
+    dsn: str, admin: psycopg.Connection[Any], unique_name: str, how: str
+) -> None:
+    admin.execute(f"CREATE TABLE {unique_name} (n int PRIMARY KEY)")
+    admin.execute(f"INSERT INTO {unique_name} SELECT g FROM generate_series(1, 20000) g")
+    async with make_backend(dsn) as backend:
+        await backend.warm_schema(unique_name)
+        async with backend.transaction() as tx:
+            await backend.insert(unique_name, {"n": -1}, conn=tx)
+            if how == "iter_rows":
+                async with contextlib.aclosing(backend.iter_rows(unique_name, order_by="n", conn=tx)) as rows:
+                    async for _ in rows:
+                        break  # what a caller does when it has the row it wanted
+            else:
+                outcome = await backend.stream_retrieve(unique_name, order_by="n", max_rows=5, conn=tx)
+                assert outcome.truncated
+            assert await backend.insert(unique_name, {"n": -2}, conn=tx) == 1
+    assert count(admin, f"{unique_name} WHERE n < 0") == 2
+
+
 # --------------------------------------------------------------------------------------------------
 # StoreHandle: the governed twins, audited on success — or on commit
 
