@@ -869,6 +869,32 @@ async def test_a_registry_transaction_spans_stores_of_one_database(
         assert _summaries(registry) == [f"persisted 1 row(s) to `{one}`", f"persisted 2 row(s) to `{two}`"]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="backend/aio.py transaction(): after a statement failed inside the block and the caller "
+    "caught it, COMMIT answers ROLLBACK without an error — the block ends as if it committed, and "
+    "the audit records the writes that were rolled back",
+)
+async def test_a_transaction_whose_statement_failed_cannot_end_as_committed(
+    dsn: str, admin: psycopg.Connection[Any], unique_name: str
+) -> None:
+    _items(admin, unique_name)
+    admin.execute(f"INSERT INTO {unique_name} (id) VALUES (1)")
+    async with make_registry(_store(unique_name, dsn)) as registry:
+        handle = registry.store(unique_name)
+
+        async def caught_inside() -> None:
+            async with handle.transaction() as tx:
+                await handle.persist({"id": 2}, conn=tx)
+                with contextlib.suppress(UniqueViolation):
+                    await handle.persist({"id": 1}, conn=tx)  # aborts the transaction on the server
+
+        with pytest.raises(StoreError):  # the block must not end as if it had committed
+            await caught_inside()
+        assert _summaries(registry) == []  # and nothing that was rolled back is audited
+    assert _rows(admin, unique_name) == [(1, None, None, None)]
+
+
 async def test_stores_on_two_databases_are_a_cross_database_transaction(dsn: str, unique_name: str) -> None:
     elsewhere = with_params(dsn, dbname="template1")
     specs = (
