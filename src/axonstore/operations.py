@@ -64,6 +64,7 @@ __all__ = [
     "Operation",
     "OrderKeys",
     "Page",
+    "PageKeys",
     "PageRead",
     "Read",
     "Reinforce",
@@ -90,6 +91,21 @@ Data: TypeAlias = Mapping[str, object] | Sequence[tuple[str, object]]
 #: ``${name}`` values: text (numbers and booleans are accepted and written as text).
 Bindings: TypeAlias = Mapping[str, str] | None
 OrderKeys: TypeAlias = tuple[tuple[str, str], ...]
+
+
+class PageKeys(tuple[tuple[str, str], ...]):
+    """The total order of a page walk (an :data:`OrderKeys`), knowing which of its columns can never
+    be NULL (the primary key's, the row identity). A seek past a nullable key needs NULL branches
+    (``ORDER BY`` puts NULLs last ascending, first descending); when no key can be NULL and all run one
+    way, the seek is one row comparison an index answers."""
+
+    not_null: frozenset[str]
+
+    def __new__(cls, keys: Sequence[tuple[str, str]], not_null: Sequence[str] = ()) -> PageKeys:
+        made = super().__new__(cls, keys)
+        made.not_null = frozenset(not_null)
+        return made
+
 
 MAX_PAGE_SIZE: Final = 10_000
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")

@@ -14,9 +14,13 @@ its edge and renders the same way the backends do:
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Final, TypeAlias
+from typing import Final, TypeAlias, cast
 
+from axonstore.errors import BadPageToken
 from axonstore.filter import (
     DEFAULT_TEXT_SEARCH,
     MAX_PARAMETERS,
@@ -33,6 +37,7 @@ from axonstore.operations import (
     Delete,
     Insert,
     OrderKeys,
+    PageKeys,
     PageRead,
     Read,
     Reinforce,
@@ -105,11 +110,14 @@ def _order_limit(order: OrderKeys, limit: int | None) -> str:
     return out
 
 
-def _select_list(read: Read, extra: Sequence[str] = ()) -> str:
+def _select_list(read: Read, extra: Sequence[str] = (), types: Types = None) -> str:
     if read.aggregate is not None:
         return render_aggregate_select(read.aggregate)
     if not read.columns:
-        return "*"
+        # ``*`` holds every column but not a system column a page walk keys on (``ctid``): the walk
+        # needs its value in each row to make the next token.
+        hidden = [c for c in extra if types is not None and c not in types]
+        return "*" if not hidden else f"*, {_column_list(hidden)}"
     return _column_list([*read.columns, *(c for c in extra if c not in read.columns)])
 
 
@@ -153,26 +161,63 @@ def page_sql(page: PageRead, schema: str | None, types: Types, keys: OrderKeys) 
     if page.after is not None:
         seek = _seek(keys, page.after, types, params)
         clause = f"({clause}) AND {seek}" if read.filter is not None else seek
-    select = _select_list(read, [column for column, _ in keys])
+    select = _select_list(read, [column for column, _ in keys], types)
     order = _order_limit(keys, page.size + 1)
     return f"SELECT {select} FROM {relation} WHERE {clause}{order}", params
 
 
 def _seek(keys: OrderKeys, after: Sequence[object], types: Types, params: Params) -> str:
-    marks = []
+    """The rows after the token's key values, in the walk's order, NULLs where ``ORDER BY`` puts them
+    (last ascending, first descending): a NULL key value is never compared with ``=``, ``<`` or ``>``
+    (that is NULL, which would drop rows). Only non-NULL values become parameters."""
+    not_null = keys.not_null if isinstance(keys, PageKeys) else frozenset()
+    marks: list[str | None] = []
     for (column, _), value in zip(keys, after, strict=True):
-        params.append(value)
-        marks.append(f"${len(params)}{type_cast(types, column)}")
+        if value is None:
+            marks.append(None)
+        else:
+            params.append(_key_value(value, types.get(column) if types else None))
+            marks.append(f"${len(params)}{type_cast(types, column)}")
     directions = {direction for _, direction in keys}
-    if len(directions) == 1:
+    if len(directions) == 1 and all(column in not_null for column, _ in keys) and None not in marks:
         op = ">" if directions == {"ASC"} else "<"
-        return f"({_column_list([c for c, _ in keys])}) {op} ({', '.join(marks)})"
+        return f"({_column_list([c for c, _ in keys])}) {op} ({', '.join(cast(list[str], marks))})"
     terms = []
     for depth, (column, direction) in enumerate(keys):
-        equal = [f'"{c}" = {marks[i]}' for i, (c, _) in enumerate(keys[:depth])]
-        step = f'"{column}" {">" if direction == "ASC" else "<"} {marks[depth]}'
+        step = _after_one(column, direction, marks[depth], column in not_null)
+        if step is None:
+            continue  # nothing sorts after NULL in an ascending column
+        equal = [_equal_one(c, marks[i]) for i, (c, _) in enumerate(keys[:depth])]
         terms.append(f"({' AND '.join([*equal, step])})" if equal else step)
-    return f"({' OR '.join(terms)})"
+    return f"({' OR '.join(terms)})" if terms else "FALSE"
+
+
+def _key_value(value: object, pg_type: str | None) -> object:
+    """A token's key value as the seek binds it: rows show bytea as base64 text, the column takes bytes
+    (bound as the base64 text, ``::bytea`` would read its characters, and the walk would stop); a jsonb
+    value travels as its JSON text (a dict cannot be bound, a string would not parse as JSON)."""
+    if pg_type in ("json", "jsonb"):
+        return json.dumps(value)
+    if pg_type == "bytea" and isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except binascii.Error:
+            raise BadPageToken("a bytea key value in it is not base64") from None
+    return value
+
+
+def _equal_one(column: str, mark: str | None) -> str:
+    return f'"{column}" IS NULL' if mark is None else f'"{column}" = {mark}'
+
+
+def _after_one(column: str, direction: str, mark: str | None, not_null: bool) -> str | None:
+    """The rows after ``mark`` on one key: ascending, a greater value or NULL (NULLs last);
+    descending, a smaller value (NULLs came first), or any value after a NULL."""
+    if direction == "ASC":
+        if mark is None:
+            return None
+        return f'"{column}" > {mark}' if not_null else f'("{column}" > {mark} OR "{column}" IS NULL)'
+    return f'"{column}" IS NOT NULL' if mark is None else f'"{column}" < {mark}'
 
 
 # --------------------------------------------------------------------------------------------------

@@ -10,13 +10,14 @@ import pytest
 from axonstore import BadPolicy, PoolInit, PostgresStoreBackend, Query
 from axonstore.dsn import without_password
 from axonstore.schema import SCHEMA_CACHE
+from tests.backend import make_backend
 
 
 async def test_a_column_whose_type_changed_heals_on_a_rejected_value(
     dsn: str, admin: psycopg.Connection[Any], unique_name: str
 ) -> None:
     admin.execute(f'CREATE TABLE "{unique_name}" (id int4 PRIMARY KEY, code int4)')
-    async with PostgresStoreBackend.connect_named(dsn, unique_name) as backend:
+    async with make_backend(dsn, unique_name) as backend:
         assert await backend.insert(unique_name, {"id": 1, "code": "7"}) == 1  # cached: code is int4
         admin.execute(f'ALTER TABLE "{unique_name}" ALTER COLUMN code TYPE text')
         # the cached cast ($2::int4) refuses 'abc' with 22P02: evict, re-resolve, write once
@@ -37,7 +38,7 @@ async def test_the_schema_cache_key_never_holds_a_password(
     with_pw = dsn.replace("postgresql://postgres@", "postgresql://postgres:topsecret1@")
     assert with_pw != dsn
     assert without_password(with_pw) == without_password(dsn)
-    async with PostgresStoreBackend.connect(with_pw) as backend:
+    async with make_backend(with_pw) as backend:
         await backend.warm_schema(unique_name)
         assert "topsecret1" not in repr(backend) and "topsecret1" not in backend.masked_dsn()
     assert (without_password(dsn), unique_name) in SCHEMA_CACHE
@@ -51,7 +52,7 @@ async def test_the_schema_cache_key_never_holds_a_password(
 )
 def test_a_url_password_libpq_would_misread_is_refused_at_construction(dsn: str) -> None:
     with pytest.raises(PoolInit) as raised:
-        PostgresStoreBackend.connect(dsn)
+        make_backend(dsn)
     assert "percent-encode" in str(raised.value)
     assert "ss@" not in str(raised.value) and "Mk2" not in str(raised.value)
 

@@ -166,8 +166,8 @@ async def test_pool_opens_lazily_and_every_session_carries_the_store_name(
 async def test_application_name_defaults(dsn: str, admin: psycopg.Connection[Any], unique_name: str) -> None:
     _whoami_view(admin, unique_name)
     async with (
-        PostgresStoreBackend.connect(dsn) as plain,
-        PostgresStoreBackend.connect_named(dsn, f"n_{unique_name}") as named,
+        make_backend(dsn) as plain,
+        make_backend(dsn, f"n_{unique_name}") as named,
     ):
         assert (await plain.query(unique_name))[0]["app"] == "axon-store"
         assert (await named.query(unique_name))[0]["app"] == f"axon-store/n_{unique_name}"

@@ -25,6 +25,7 @@ from axonstore.operations import (
     Insert,
     OrderKeys,
     Page,
+    PageKeys,
     PageRead,
     Read,
     Reinforce,
@@ -173,8 +174,8 @@ def page_keys(page: PageRead, resolved: ResolvedTable) -> OrderKeys:
     ordered = {column for column, _ in order}
     key = resolved.primary_key or (ROW_IDENTITY,)
     if resolved.primary_key and set(resolved.primary_key) <= ordered:
-        return order
-    return (*order, *((column, "ASC") for column in key if column not in ordered))
+        return PageKeys(order, key)
+    return PageKeys((*order, *((column, "ASC") for column in key if column not in ordered)), key)
 
 
 def page_statement(page: PageRead, resolved: ResolvedTable) -> Statement:

@@ -22,7 +22,7 @@ from typing import Any, Final, TypeAlias
 from uuid import UUID
 
 from axonstore._json import to_json
-from axonstore.errors import InvalidDeclaration, Query, TransactionClosed, UnknownColumn
+from axonstore.errors import InvalidDeclaration, Query, ReadOnlyTransaction, TransactionClosed, UnknownColumn
 from axonstore.filter import Filter, check_parameter_count
 from axonstore.idents import checked_ident
 from axonstore.memory._aggregate import aggregate_rows
@@ -483,12 +483,14 @@ class MemoryBase:
         """``InvalidIdentifier`` unless ``table`` is a safe identifier."""
         checked_ident("table", table)
 
-    def _check_conn(self, conn: object, write: bool = False) -> None:
+    def _check_conn(self, conn: object, write: str = "") -> None:
+        """``TransactionClosed`` for an ended transaction; for a write (``write`` is its op) in a
+        read-only one, ``ReadOnlyTransaction`` (25006) as PostgreSQL raises."""
         if isinstance(conn, MemoryTransaction):
             if conn.closed or conn._owner is not self:
                 raise TransactionClosed()
             if write and conn.read_only:
-                raise Query("write", "cannot execute a write in a read-only transaction", "25006")
+                raise ReadOnlyTransaction(write, "cannot execute a write in a read-only transaction", "25006")
 
     def rows(self, read: Read, conn: object) -> list[Row]:
         """Every row of a retrieve."""
@@ -515,7 +517,7 @@ class MemoryBase:
 
     def write(self, write: Write, conn: object) -> int | list[Row]:
         """A write (all or nothing)."""
-        self._check_conn(conn, write=True)
+        self._check_conn(conn, write=write.op)
         return self.engine.write(write)
 
     @contextlib.contextmanager
