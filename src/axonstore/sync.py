@@ -41,5 +41,6 @@ __all__ = [  # noqa: PLE0604  # the errors' names are listed by axonstore.errors
     "StoreRegistry",
     "Transaction",
     "VerifyReport",
-    *_errors.__all__,
+    *(name for name in _errors.__all__ if name != "EventLoopMismatch"),  # no event loop here (§10)
 ]
+del EventLoopMismatch  # noqa: F821  # from the star import: the sync API has no event loop to mismatch

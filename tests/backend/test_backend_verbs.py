@@ -753,12 +753,6 @@ async def test_a_miss_inside_a_transaction_introspects_in_it(
 
 
 @pytest.mark.parametrize("how", ["iter_rows", "stream_retrieve"])
-@pytest.mark.xfail(
-    strict=True,
-    raises=Query,
-    reason="backend/aio.py _stream: closing a stream early cancels its statement (57014), which inside "
-    "a caller's transaction aborts it: the next statement is 25P02 and the transaction is lost",
-)
 async def test_a_stream_closed_early_inside_a_transaction_keeps_the_transaction(
     dsn: str, admin: psycopg.Connection[Any], unique_name: str, how: str
 ) -> None:
@@ -869,12 +863,6 @@ async def test_a_registry_transaction_spans_stores_of_one_database(
         assert _summaries(registry) == [f"persisted 1 row(s) to `{one}`", f"persisted 2 row(s) to `{two}`"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="backend/aio.py transaction(): after a statement failed inside the block and the caller "
-    "caught it, COMMIT answers ROLLBACK without an error — the block ends as if it committed, and "
-    "the audit records the writes that were rolled back",
-)
 async def test_a_transaction_whose_statement_failed_cannot_end_as_committed(
     dsn: str, admin: psycopg.Connection[Any], unique_name: str
 ) -> None:

@@ -151,13 +151,21 @@ async def test_a_write_in_a_read_only_transaction_is_read_only_transaction() -> 
     # the fix: the in-memory backend raised a plain Query (op "write") where PostgreSQL raises
     # ReadOnlyTransaction (25006) with the verb's op
     backend = _memory()
-    async with backend.transaction(read_only=True) as tx:
-        assert await backend.query("t", conn=tx) == []
-        with pytest.raises(ReadOnlyTransaction) as raised:
-            await backend.insert("t", {"id": 1}, conn=tx)
-    assert (raised.value.sqlstate, raised.value.op) == ("25006", "persist")
+    refused: list[ReadOnlyTransaction] = []
+
+    async def read_only_block() -> None:
+        async with backend.transaction(read_only=True) as tx:
+            assert await backend.query("t", conn=tx) == []
+            with pytest.raises(ReadOnlyTransaction) as raised:
+                await backend.insert("t", {"id": 1}, conn=tx)
+            refused.append(raised.value)
+
+    with pytest.raises(Query) as ended:  # the refused write aborted it, as on PostgreSQL
+        await read_only_block()
+    assert (refused[0].sqlstate, refused[0].op) == ("25006", "persist")
+    assert ended.value.sqlstate == "25P02"
     twin = axon_sync.InMemoryBackend()
-    with twin.transaction(read_only=True) as sync_tx, pytest.raises(ReadOnlyTransaction):
+    with pytest.raises(ReadOnlyTransaction), twin.transaction(read_only=True) as sync_tx:
         twin.upsert("t", {"id": 1}, "id", conn=sync_tx)
 
 
@@ -314,3 +322,28 @@ class _Renamed:
             return verb(self._table if table == "t" else table, *args, **kwargs)
 
         return renamed
+
+
+async def test_a_memory_transaction_a_statement_failed_in_cannot_end_as_committed() -> None:
+    """As on PostgreSQL: after a failed statement the transaction is aborted (25P02 for what follows),
+    and ending the block raises instead of committing."""
+    import contextlib
+
+    from axonstore import InMemoryBackend, Query
+
+    backend = InMemoryBackend({"t": {"id": "int4"}})
+    await backend.insert("t", {"id": 1})
+
+    async def block() -> None:
+        async with backend.transaction() as tx:
+            await backend.insert("t", {"id": 2}, conn=tx)
+            with contextlib.suppress(Query):
+                await backend.insert("t", {"id": "not a number"}, conn=tx)  # 22P02: the statement fails
+            with pytest.raises(Query) as after:
+                await backend.query("t", conn=tx)
+            assert after.value.sqlstate == "25P02"
+
+    with pytest.raises(Query) as ended:
+        await block()
+    assert ended.value.sqlstate == "25P02"
+    assert await backend.query("t") == [{"id": 1}]  # nothing of the aborted block was kept

@@ -242,11 +242,6 @@ def test_the_schema_cache_is_shared_and_consistent_under_concurrent_misses(
     assert cached == fresh
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CONTRACT §10's goal (issue 12 item 3): one introspection per table under concurrent misses; "
-    "the miss path (backend/aio.py _run/_miss) does not single-flight, so each thread resolves",
-)
 def test_concurrent_misses_introspect_once(
     dsn: str, admin: psycopg.Connection[Any], unique_name: str, wire_log: WireLog
 ) -> None:

@@ -68,6 +68,7 @@ from axonstore.dsn import resolve_dsn, scrub_secrets
 from axonstore.errors import (
     Connect,
     ForeignPin,
+    Query,
     StoreError,
     TransactionClosed,
     UnknownColumn,
@@ -98,6 +99,10 @@ S = TypeVar("S", bound=Spec)
 Conn = psycopg.Connection[Any]
 Run = Callable[[Conn, S, ResolvedTable], T]
 _NO_TRANSACTION = contextlib.nullcontext()
+ABORTED_TRANSACTION = (
+    "a statement failed inside this transaction and the block went on: the server had aborted it, so "
+    "it was rolled back and nothing of it was written — let the error end the block, or retry it whole"
+)
 _Lock = threading.Lock
 
 
@@ -317,6 +322,10 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
                 self._begin(conn, level, read_only, statement_timeout_ms)
                 yield tx
                 tx._conn = None
+                if conn.info.transaction_status == TransactionStatus.INERROR:
+                    # A statement failed inside the block and the caller went on: COMMIT would answer
+                    # ROLLBACK without an error, and the block would end as if it had committed.
+                    raise Query("commit", ABORTED_TRANSACTION, "25P02")
                 self._statement(conn, "commit", "COMMIT")
             except BaseException:
                 tx._conn = None
@@ -499,7 +508,10 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
             if resolved is not None:
                 started = False
                 try:
-                    with self._open_stream(conn, read_statement(read, resolved), size) as rows:
+                    with (
+                        _Savepoint(conn, in_transaction),
+                        self._open_stream(conn, read_statement(read, resolved), size) as rows,
+                    ):
                         for row in rows:
                             started = True
                             yield row
@@ -533,7 +545,10 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
             with scope:
                 resolved = self._resolve(conn, read.table, begin=not in_transaction)
                 require_columns(read, resolved)
-                with self._open_stream(conn, read_statement(read, resolved), size) as rows:
+                with (
+                    _Savepoint(conn, in_transaction),
+                    self._open_stream(conn, read_statement(read, resolved), size) as rows,
+                ):
                     for row in rows:
                         yield row
             clean = True
@@ -675,6 +690,28 @@ def _owned(pin: Pin, backend: PostgresStoreBackend) -> bool:
     if owner is backend:
         return True
     return isinstance(pin, Transaction) and isinstance(owner, BackendCore) and owner.same_database(backend)
+
+
+class _Savepoint:
+    """A stream inside a caller's transaction runs under a savepoint: closing the stream early cancels
+    its statement, which would abort the transaction; rolling back to the savepoint keeps it."""
+
+    __slots__ = ("_active", "_conn")
+
+    def __init__(self, conn: Conn, active: bool) -> None:
+        self._conn = conn
+        self._active = active
+
+    def __enter__(self) -> None:
+        if self._active:
+            self._conn.execute("SAVEPOINT axonstore_stream")
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if not self._active or self._conn.closed:
+            return
+        if kind is not None:
+            self._conn.execute("ROLLBACK TO SAVEPOINT axonstore_stream")
+        self._conn.execute("RELEASE SAVEPOINT axonstore_stream")
 
 
 class _MissTransaction:

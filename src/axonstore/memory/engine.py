@@ -445,10 +445,17 @@ def _produce(
 # What both flavours' facades share
 
 
+_ABORTED = "current transaction is aborted, commands ignored until end of transaction block"
+_ABORTED_AT_COMMIT = (
+    "a statement failed inside this transaction and the block went on: it was rolled back and nothing of "
+    "it was written — let the error end the block, or retry it whole"
+)
+
+
 class MemoryTransaction:
     """An in-memory transaction: pass it as ``conn=`` to every verb inside its block."""
 
-    __slots__ = ("_owner", "closed", "isolation", "read_only", "snapshot")
+    __slots__ = ("_owner", "aborted", "closed", "isolation", "read_only", "snapshot")
 
     def __init__(self, owner: object, snapshot: Snapshot, isolation: str | None, read_only: bool) -> None:
         self._owner = owner
@@ -456,6 +463,9 @@ class MemoryTransaction:
         self.isolation = isolation
         self.read_only = read_only
         self.closed = False
+        #: A statement failed inside it: as on PostgreSQL, every later statement is 25P02 and the
+        #: block cannot end as committed.
+        self.aborted = False
 
     def __repr__(self) -> str:
         return f"<MemoryTransaction {'closed' if self.closed else 'open'}>"
@@ -489,18 +499,23 @@ class MemoryBase:
         if isinstance(conn, MemoryTransaction):
             if conn.closed or conn._owner is not self:
                 raise TransactionClosed()
+            if conn.aborted:
+                raise Query(write or "retrieve", _ABORTED, "25P02")
             if write and conn.read_only:
+                conn.aborted = True
                 raise ReadOnlyTransaction(write, "cannot execute a write in a read-only transaction", "25006")
 
     def rows(self, read: Read, conn: object) -> list[Row]:
         """Every row of a retrieve."""
         self._check_conn(conn)
-        return list(self.engine.read(read))
+        with _aborting(conn):
+            return list(self.engine.read(read))
 
     def drain(self, read: Read, gate: PolicyGate, conn: object) -> RowStreamOutcome:
         """A retrieve through a backpressure gate."""
         self._check_conn(conn)
-        return drain_rows(self.engine.read(read), gate)
+        with _aborting(conn):
+            return drain_rows(self.engine.read(read), gate)
 
     def bounded(
         self, read: Read, bound: int | None, cancel: CancelSignal | None, conn: object
@@ -518,7 +533,8 @@ class MemoryBase:
     def write(self, write: Write, conn: object) -> int | list[Row]:
         """A write (all or nothing)."""
         self._check_conn(conn, write=write.op)
-        return self.engine.write(write)
+        with _aborting(conn):
+            return self.engine.write(write)
 
     @contextlib.contextmanager
     def transaction_scope(
@@ -529,11 +545,25 @@ class MemoryBase:
         tx = MemoryTransaction(self, self.engine.snapshot(), level, read_only)
         try:
             yield tx
+            if tx.aborted:
+                raise Query("commit", _ABORTED_AT_COMMIT, "25P02")
         except BaseException:
             self.engine.restore(tx.snapshot)
             raise
         finally:
             tx.closed = True
+
+
+@contextlib.contextmanager
+def _aborting(conn: object) -> Iterator[None]:
+    """A statement that fails on the server (``Query``: a cast, a constraint) aborts the transaction it
+    ran in, as on PostgreSQL; errors PostgreSQL raises before any statement (``UnknownColumn``) do not."""
+    try:
+        yield
+    except Query:
+        if isinstance(conn, MemoryTransaction):
+            conn.aborted = True
+        raise
 
 
 def _bounded(

@@ -454,7 +454,8 @@ class StoreRegistry(RegistryCore[PostgresStoreBackend, InMemoryBackend, StoreHan
 
 
 class RowStream:
-    """The rows of :meth:`StoreHandle.stream`: an async iterator (close it early to stop the server).
+    """The rows of :meth:`StoreHandle.stream`: an iterator (async in ``axonstore``, plain in
+    ``axonstore.sync``) — close it early to stop the server.
 
     ``stream`` holds the metadata (``policy``, ``total_seen`` counted before the floor, ``dropped``,
     ``truncated``, ``cancelled``); it is final once the iteration ends.
