@@ -436,8 +436,8 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         dsn, masked = self._reader_dsns[index], self._router.readers[index].masked
         try:
             conn = psycopg.Connection.connect(
-                dsn, connect_timeout=PROBE_CONNECT_TIMEOUT, autocommit=True,
-                application_name=self.application_name, prepare_threshold=None,
+                dsn, connect_timeout=PROBE_CONNECT_TIMEOUT,
+                **connection_kwargs(self.application_name, psycopg.RawCursor),
             )  # fmt: skip
         except psycopg.Error as exc:
             reason = refusal(exc, dsn) or scrub_secrets(str(exc).strip(), dsn)
