@@ -151,7 +151,9 @@ def start_replica_set() -> ReplicaSet:
         primary = Node(
             "primary",
             free_port(),
-            PgCluster(run / "primary", binaries=binaries, user=user, log_file=run / "primary.log", socket_dir=run),
+            PgCluster(
+                run / "primary", binaries=binaries, user=user, log_file=run / "primary.log", socket_dir=run
+            ),
             dict(_SETTINGS),
         )
         nodes.append(primary)
@@ -192,7 +194,9 @@ def _wait_streaming(replica_set: ReplicaSet, timeout: float = 15.0) -> None:
     """Until the primary sees both standbys streaming."""
     deadline = time.monotonic() + timeout
     while True:
-        rows = replica_set.primary.sql("SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'")
+        rows = replica_set.primary.sql(
+            "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'"
+        )
         if {r[0] for r in rows} >= {"standby1", "standby2"}:
             return
         if time.monotonic() > deadline:

@@ -167,12 +167,18 @@ async def test_tasks_inherit_the_parents_token_but_not_the_reverse() -> None:
 def test_constructors_check_routing_arguments_without_io() -> None:
     dsn = "postgresql://u:secret@primary/db"
     with pytest.raises(BadArgument, match="reads"):
-        PostgresStoreBackend.connect_named_sized(dsn, "t", None, 2, readers=["postgresql://r/db"], reads="all")
+        PostgresStoreBackend.connect_named_sized(
+            dsn, "t", None, 2, readers=["postgresql://r/db"], reads="all"
+        )
     with pytest.raises(PoolInit) as caught:
         PostgresStoreBackend.connect(dsn, readers=["postgresql://u:hunter22@r/db?bogus=1"])
     assert "hunter22" not in str(caught.value)
     backend = PostgresStoreBackend.connect(dsn, readers=["postgresql://u:hunter22@r/db"])
     assert "hunter22" not in repr(backend)
     assert "hunter22" not in str(backend.routing_stats())
-    assert backend.routing() == {"reads": "session", "max_lag_ms": 5000, "readers": ["postgresql://u:***@r/db"]}
+    assert backend.routing() == {
+        "reads": "session",
+        "max_lag_ms": 5000,
+        "readers": ["postgresql://u:***@r/db"],
+    }
     assert backend.write_token() is None

@@ -36,7 +36,8 @@ pytestmark = [pytest.mark.db, pytest.mark.slow]
 def _readers_in(backend: Any, replicas: ReplicaSet, max_lag: float) -> bool:
     stats = backend.routing_stats()
     return all(
-        entry_of(stats, s)["healthy"] and (entry_of(stats, s)["lag_ms"] or 0) <= max_lag
+        entry_of(stats, s)["healthy"]
+        and (entry_of(stats, s)["lag_ms"] or 0) <= max_lag
         and entry_of(stats, s)["lag_ms"] is not None
         for s in replicas.standbys
     )
@@ -176,7 +177,7 @@ def test_session_mode_never_reads_stale_sync(replicas: ReplicaSet, unique_name: 
 
 def threading_sleep(seconds: float) -> None:
     """``time.sleep`` (named so the worker reads like its async twin)."""
-    import time  # noqa: PLC0415
+    import time
 
     time.sleep(seconds)
 
@@ -276,7 +277,7 @@ async def test_stopping_a_standby_under_load_fails_no_read(replicas: ReplicaSet,
                 rows = await backend.query(unique_name)
                 assert len(rows) == 20
                 done += 1
-            except Exception as exc:  # noqa: BLE001  # every failure is the finding
+            except Exception as exc:  # every failure is the finding
                 failures.append(exc)
 
     async with backend:
