@@ -850,9 +850,9 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
     def _route(self, pin: object, lsn: int | None) -> int | None:
         """The reader that serves a read (``None``: the primary). A pin or a transaction is the
         primary's: a read inside one must see that connection's own writes."""
-        router = self._router
-        if pin is not None or not router.routes:
+        if pin is not None or not self._captures:  # ``_captures``: reads route at all
             return None
+        router = self._router
         return router.pick(required_lsn(self._dsn_key, router.mode, lsn))
 
     def _reader_lost(self, reader: int) -> None:
