@@ -383,3 +383,43 @@ async def test_verify_checks_every_endpoint_masked(replicas: ReplicaSet, unique_
     detail = report.unreachable[unique_name]
     assert "127.0.0.1:1" in detail
     assert "hunter22" not in detail
+
+
+# --------------------------------------------------------------------------------------------------
+# Transactions and pins stay on the primary; a transaction's token is taken after its COMMIT
+
+
+async def test_a_transactions_write_is_read_back_and_pins_stay_on_the_primary(
+    replicas: ReplicaSet, unique_name: str
+) -> None:
+    make_table(replicas, unique_name, rows=1)
+    delayed = replicas.standbys[1]
+    backend = PostgresStoreBackend.connect_named_sized(
+        replicas.primary.dsn, unique_name, None, 3, readers=[delayed.dsn], reads="session", max_lag_ms=60_000
+    )
+    async with backend:
+        await backend.ping()
+        assert await wait_until(lambda: entry_of(backend.routing_stats(), delayed)["healthy"], 10)
+        for k in range(5):
+            before = backend.write_token()
+            async with backend.transaction() as tx:
+                await backend.mutate(unique_name, "id = '1'", {"v": f"tx{k}"}, conn=tx)
+                assert backend.write_token() == before  # not before COMMIT
+                inside = await backend.query(unique_name, "id = '1'", conn=tx)
+                assert inside[0]["v"] == f"tx{k}"
+            assert backend.write_token() not in (None, before)
+            rows = await backend.query(unique_name, "id = '1'")
+            assert rows[0]["v"] == f"tx{k}"  # the delayed standby does not have it: the primary served
+        async with backend.transaction(read_only=True) as tx:
+            await backend.query(unique_name, conn=tx)
+        token = backend.write_token()
+        async with backend.transaction(read_only=True):
+            pass
+        assert backend.write_token() == token  # a transaction that wrote nothing leaves the token
+        primary_before = entry_of(backend.routing_stats(), replicas.primary)
+        async with backend.acquire_pin() as pin:
+            for _ in range(3):
+                await backend.query(unique_name, conn=pin)
+        primary_after = entry_of(backend.routing_stats(), replicas.primary)
+    assert primary_after["reads"] == primary_before["reads"] + 3
+    assert primary_after["fallbacks"] == primary_before["fallbacks"]  # pinned reads are no fallbacks

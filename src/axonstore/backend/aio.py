@@ -528,7 +528,7 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
                 tx._conn = None
                 await self._statement(conn, "commit", "COMMIT")
                 if tx.wrote:
-                    await self._note_commit(conn)
+                    await self._note_commit(conn, force=True)
             except BaseException:
                 tx._conn = None
                 await _rollback_quietly(conn)
@@ -539,8 +539,8 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
     async def _run(self, spec: S, pin: object, run: Run[S, T]) -> T:
         self._enter()
         if isinstance(spec, Write):
-            if isinstance(pin, Transaction):
-                pin.wrote = True  # its commit LSN becomes the session's token
+            if isinstance(pin, Transaction) and self._captures:
+                pin.wrote = True  # its commit LSN becomes the session's token (whoever owns it)
             result = await self._run_on(spec, pin, run, None)
             if self._captures and not isinstance(pin, Transaction):
                 await self._note_commit(pin._conn if isinstance(pin, Pin) else None)
@@ -867,11 +867,13 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
             )
         self._router.connect_failed(reader)
 
-    async def _note_commit(self, conn: Conn | None) -> None:
+    async def _note_commit(self, conn: Conn | None, *, force: bool = False) -> None:
         """After ``COMMIT``: the primary's insert LSN is the context's token (never read before COMMIT:
         the commit record is not written yet). ``conn`` is the write's own connection when it is still
-        held (a pin, a transaction); else any of the pool's. Never raises: the write has committed."""
-        if not self._captures:
+        held (a pin, a transaction); else any of the pool's. Never raises: the write has committed.
+        ``force``: a transaction in which a routing store of the same database wrote (``registry.
+        transaction(*stores)``), even when this backend does not route reads itself."""
+        if not (self._captures or force):
             return
         try:
             if conn is not None:

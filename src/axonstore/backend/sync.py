@@ -519,7 +519,7 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
                 tx._conn = None
                 self._statement(conn, "commit", "COMMIT")
                 if tx.wrote:
-                    self._note_commit(conn)
+                    self._note_commit(conn, force=True)
             except BaseException:
                 tx._conn = None
                 _rollback_quietly(conn)
@@ -530,8 +530,8 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
     def _run(self, spec: S, pin: object, run: Run[S, T]) -> T:
         self._enter()
         if isinstance(spec, Write):
-            if isinstance(pin, Transaction):
-                pin.wrote = True  # its commit LSN becomes the session's token
+            if isinstance(pin, Transaction) and self._captures:
+                pin.wrote = True  # its commit LSN becomes the session's token (whoever owns it)
             result = self._run_on(spec, pin, run, None)
             if self._captures and not isinstance(pin, Transaction):
                 self._note_commit(pin._conn if isinstance(pin, Pin) else None)
@@ -842,11 +842,13 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
             )
         self._router.connect_failed(reader)
 
-    def _note_commit(self, conn: Conn | None) -> None:
+    def _note_commit(self, conn: Conn | None, *, force: bool = False) -> None:
         """After ``COMMIT``: the primary's insert LSN is the context's token (never read before COMMIT:
         the commit record is not written yet). ``conn`` is the write's own connection when it is still
-        held (a pin, a transaction); else any of the pool's. Never raises: the write has committed."""
-        if not self._captures:
+        held (a pin, a transaction); else any of the pool's. Never raises: the write has committed.
+        ``force``: a transaction in which a routing store of the same database wrote (``registry.
+        transaction(*stores)``), even when this backend does not route reads itself."""
+        if not (self._captures or force):
             return
         try:
             if conn is not None:
