@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import random
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -160,7 +162,7 @@ def test_session_mode_never_reads_stale_sync(replicas: ReplicaSet, unique_name: 
             value = f"w{wid}-{k}"
             backend.mutate(unique_name, "id = '${id}'", {"v": value}, {"id": str(wid + 1)})
             assert backend.write_token() is not None
-            threading_sleep(_pause(rng))
+            time.sleep(_pause(rng))
             rows = backend.query(unique_name, "id = '${id}'", {"id": str(wid + 1)})
             if [r["v"] for r in rows] != [value]:
                 stale.append((wid, k, rows))
@@ -423,3 +425,44 @@ async def test_a_transactions_write_is_read_back_and_pins_stay_on_the_primary(
         primary_after = entry_of(backend.routing_stats(), replicas.primary)
     assert primary_after["reads"] == primary_before["reads"] + 3
     assert primary_after["fallbacks"] == primary_before["fallbacks"]  # pinned reads are no fallbacks
+
+
+def test_stopping_a_standby_under_load_fails_no_read_sync(replicas: ReplicaSet, unique_name: str) -> None:
+    make_table(replicas, unique_name)
+    victim = replicas.standbys[0]
+    readers = [s.dsn for s in replicas.standbys]
+    backend = axsync.PostgresStoreBackend.connect_named_sized(
+        replicas.primary.dsn, unique_name, None, 8, readers=readers, reads="replica", max_lag_ms=10_000
+    )
+    failures: list[BaseException] = []
+    done: list[int] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            try:
+                assert len(backend.query(unique_name)) == 20
+                done.append(1)
+            except Exception as exc:  # every failure is the finding
+                failures.append(exc)
+
+    with backend:
+        backend.ping()
+        assert wait_until_sync(lambda: _readers_in(backend, replicas, 10_000), 10)
+        threads = [threading.Thread(target=reader) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        try:
+            time.sleep(1.0)
+            victim.stop()
+            time.sleep(2.5)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+            stats = backend.routing_stats()
+            victim.start()
+        assert failures == []
+        assert not entry_of(stats, victim)["healthy"]
+        assert wait_until_sync(lambda: entry_of(backend.routing_stats(), victim)["healthy"], 10)
+    assert len(done) > 100
