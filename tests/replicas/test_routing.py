@@ -76,6 +76,8 @@ async def test_reads_land_on_the_standbys(replicas: ReplicaSet, unique_name: str
         assert await wait_until(lambda: _readers_in(backend, replicas, 10_000), 10)
         for _ in range(60):
             assert len(await backend.query(unique_name)) == 20
+        for _ in range(4):  # streams closed early count too
+            assert len([r async for r in backend.iter_rows(unique_name, max_rows=3)]) == 3
         name = application_name(unique_name, None)
         for standby in replicas.standbys:  # every endpoint's sessions carry the store's application_name
             rows = standby.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (name,))

@@ -704,9 +704,11 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
                         try:
                             async with self._open_stream(conn, read_statement(read, resolved), size) as rows:
                                 async for row in rows:
-                                    started = True
+                                    # Counted at its first row: a consumer may close it early.
+                                    started = started or self._served(reader, pin)
                                     yield row
-                            self._router.counted(reader, fallback=reader is None and pin is None)
+                            if not started:
+                                self._served(reader, pin)
                             return
                         except psycopg.Error as exc:
                             error, cause = classify(read.op, exc, self._dsn), exc
@@ -717,7 +719,7 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
                     missed = self._stream_miss(conn, read, key, size, in_transaction)
                     try:
                         async for row in missed:
-                            started = True
+                            started = started or self._served(reader, pin)
                             yield row
                     except BaseException as exc:
                         # What ended the consumer ends the miss path the same way: a failure rolls it
@@ -727,7 +729,8 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
                         raise
                     finally:
                         await missed.aclose()
-                    self._router.counted(reader, fallback=reader is None and pin is None)
+                    if not started:
+                        self._served(reader, pin)
                     return
             except Connect:
                 if reader is None or started:
@@ -854,6 +857,11 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
             return None
         router = self._router
         return router.pick(required_lsn(self._dsn_key, router.mode, lsn))
+
+    def _served(self, reader: int | None, pin: object) -> bool:
+        """Count a read ``reader`` served (``None``: the primary; a fallback unless pinned); ``True``."""
+        self._router.counted(reader, fallback=reader is None and pin is None)
+        return True
 
     def _reader_lost(self, reader: int) -> None:
         """A read on ``reader`` failed with ``Connect``: out until a probe succeeds (the probe then
