@@ -182,3 +182,15 @@ def test_constructors_check_routing_arguments_without_io() -> None:
         "readers": ["postgresql://u:***@r/db"],
     }
     assert backend.write_token() is None
+
+
+def test_a_reader_whose_probes_stopped_coming_is_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    from axonstore.backend import replicas
+
+    router = _router()
+    now = replicas.time.monotonic()
+    monkeypatch.setattr(replicas.time, "monotonic", lambda: now + replicas.PROBE_STALE_AFTER + 1)
+    assert router.pick(None) is None  # the probe loop may be stuck: their lag is not known any more
+    assert router.stats()["r1"]["healthy"] is False
+    router.reader_probed(0, (True, "0/100", 0.0))
+    assert router.pick(None) == 0

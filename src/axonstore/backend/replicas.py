@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ __all__ = [
     "PRIMARY_PROBE_SQL",
     "PROBE_CONNECT_TIMEOUT",
     "PROBE_INTERVAL",
+    "PROBE_STALE_AFTER",
     "READER_ACQUIRE_TIMEOUT",
     "READER_PROBE_SQL",
     "READ_MODES",
@@ -56,6 +58,9 @@ READ_MODES: Final[tuple[ReadMode, ...]] = ("primary", "replica", "session")
 DEFAULT_MAX_LAG_MS: Final = 5000
 #: Seconds between two probe rounds (each endpoint once per round, on its own connection).
 PROBE_INTERVAL: Final = 1.0
+#: A reader whose last good probe is older than this is out (the probe loop may be stuck on a server
+#: that stopped answering): its lag is not known any more.
+PROBE_STALE_AFTER: Final = 5.0
 #: Seconds a probe may take to connect before the endpoint counts as down.
 PROBE_CONNECT_TIMEOUT: Final = 2
 #: Seconds a read waits for a reader's connection before it goes to the primary instead: short, so
@@ -215,11 +220,17 @@ class Endpoint:
     lag_ms: float | None = None
     reads: int = 0
     fallbacks: int = 0
+    seen_at: float = 0.0  # time.monotonic() of the last good probe
+
+    @property
+    def current(self) -> bool:
+        """Healthy at a probe recent enough to trust (``PROBE_STALE_AFTER``)."""
+        return self.healthy and time.monotonic() - self.seen_at <= PROBE_STALE_AFTER
 
     def stats(self) -> dict[str, Any]:
         """The contract's ``routing_stats()`` entry."""
         lag = None if self.lag_ms is None else round(self.lag_ms, 1)
-        return {"reads": self.reads, "fallbacks": self.fallbacks, "lag_ms": lag, "healthy": self.healthy}
+        return {"reads": self.reads, "fallbacks": self.fallbacks, "lag_ms": lag, "healthy": self.current}
 
 
 def _unique(names: Sequence[str]) -> list[str]:
@@ -265,7 +276,7 @@ class Router:
         ``required`` then has it now: routing on a stale observation can send a read to the primary
         needlessly, never to a reader that lacks the write.
         """
-        if not reader.healthy or reader.lag_ms is None or reader.lag_ms > self.max_lag_ms:
+        if not reader.current or reader.lag_ms is None or reader.lag_ms > self.max_lag_ms:
             return False
         return required is None or (reader.replay_lsn is not None and reader.replay_lsn >= required)
 
@@ -315,10 +326,11 @@ class Router:
         endpoint.replay_lsn = _lsn_or_none(lsn_text)
         endpoint.lag_ms = lag_ms(in_recovery, endpoint.replay_lsn, age, self.primary_lsn)
         endpoint.healthy = True
+        endpoint.seen_at = time.monotonic()
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """``{endpoint_masked: {"reads", "fallbacks", "lag_ms", "healthy"}}``, the primary first."""
-        primary = self.primary.stats() | {"lag_ms": 0.0}
+        primary = self.primary.stats() | {"lag_ms": 0.0, "healthy": self.primary.healthy}
         return {self.primary.masked: primary} | {r.masked: r.stats() for r in self.readers}
 
 
