@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 
 import pytest
 
 from axonstore import PostgresStoreBackend
 from axonstore.backend.replicas import (
+    PROBE_STALE_AFTER,
     UNKNOWN_LSN,
     Router,
     check_max_lag,
@@ -185,11 +187,9 @@ def test_constructors_check_routing_arguments_without_io() -> None:
 
 
 def test_a_reader_whose_probes_stopped_coming_is_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    from axonstore.backend import replicas
-
     router = _router()
-    now = replicas.time.monotonic()
-    monkeypatch.setattr(replicas.time, "monotonic", lambda: now + replicas.PROBE_STALE_AFTER + 1)
+    later = time.monotonic() + PROBE_STALE_AFTER + 1
+    monkeypatch.setattr(time, "monotonic", lambda: later)
     assert router.pick(None) is None  # the probe loop may be stuck: their lag is not known any more
     assert router.stats()["r1"]["healthy"] is False
     router.reader_probed(0, (True, "0/100", 0.0))
