@@ -51,6 +51,7 @@ async def test_promotion_gives_typed_errors_and_loses_no_acknowledged_write(
     acknowledged: list[int] = []
     errors: list[BaseException] = []
     promoted_at: list[float] = []
+    resumed: list[float] = []
     after_promotion = 0
     stop = asyncio.Event()
 
@@ -71,6 +72,8 @@ async def test_promotion_gives_typed_errors_and_loses_no_acknowledged_write(
             acknowledged.append(key)
             if promoted_at:
                 after_promotion += 1
+                if after_promotion == 1:
+                    resumed.append(time.monotonic() - promoted_at[0])
             await asyncio.sleep(0.005)
 
     async with backend:
@@ -101,3 +104,8 @@ async def test_promotion_gives_typed_errors_and_loses_no_acknowledged_write(
     stored = {row[0] for row in new.sql("SELECT id FROM events")}
     lost = sorted(set(acknowledged) - stored)
     assert lost == [], f"{len(lost)} acknowledged write(s) lost: {lost[:10]}"
+    print(  # the numbers behind the report (pytest -s)
+        f"failover: {len(acknowledged)} writes acknowledged, {len(errors)} Connect in the window, "
+        f"a lone write with no primary failed in {window:.2f} s, writes resumed {resumed[0]:.2f} s "
+        "after the promotion, 0 lost"
+    )
