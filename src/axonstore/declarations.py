@@ -89,7 +89,9 @@ _STORE_KEYS = (
     "schema",
     "text_search",
 )
-_RESOURCE_KEYS = ("capacity", "endpoint")
+_RESOURCE_KEYS = ("capacity", "endpoint", "max_lag_ms", "readers", "reads")
+#: CONTRACT §13's read modes (the backend's router checks the same names: ``backend.replicas``).
+_READ_MODES = ("primary", "replica", "session")
 _TOP_KEYS = ("principals", "resources", "stores")
 _MISSING_ENDPOINT = 'missing — add `endpoint = "env:VAR"` (the variable holding the DSN) or a DSN'
 # Keys that only make sense for a store on a database.
@@ -201,11 +203,16 @@ class StoreSpec:
 
 @dataclass(frozen=True)
 class ResourceSpec:
-    """One ``[resources.NAME]``: a shared ``endpoint`` (a DSN or ``env:VAR``) and a pool ``capacity`` > 0."""
+    """One ``[resources.NAME]``: a shared ``endpoint`` (a DSN or ``env:VAR``) and a pool ``capacity`` > 0
+    (per endpoint); optionally ``readers`` (replicas' DSNs or ``env:VAR``), ``reads`` (``"primary"``,
+    ``"replica"`` or ``"session"``) and ``max_lag_ms`` ≥ 0 (CONTRACT §13)."""
 
     name: str
     endpoint: str
     capacity: int | None = None
+    readers: tuple[str, ...] = ()
+    reads: str | None = None
+    max_lag_ms: int | None = None
 
     def __post_init__(self) -> None:
         table = _table_path("resources", self.name if isinstance(self.name, str) else "?")
@@ -215,10 +222,17 @@ class ResourceSpec:
             raise InvalidDeclaration(_CODE_PATH, table, "endpoint", _MISSING_ENDPOINT)
         object.__setattr__(self, "endpoint", _opt_str(self.endpoint, table, "endpoint"))
         object.__setattr__(self, "capacity", _opt_capacity(self.capacity, table))
+        object.__setattr__(self, "readers", _readers(self.readers, table))
+        object.__setattr__(self, "reads", _reads(self.reads, table))
+        object.__setattr__(self, "max_lag_ms", _max_lag(self.max_lag_ms, table))
 
     def __repr__(self) -> str:
         endpoint = mask_dsn(self.endpoint)
-        return f"ResourceSpec(name={self.name!r}, endpoint={endpoint!r}, capacity={self.capacity!r})"
+        routing = ""
+        if self.readers:
+            masked = [mask_dsn(reader) for reader in self.readers]
+            routing = f", readers={masked!r}, reads={self.reads!r}, max_lag_ms={self.max_lag_ms!r}"
+        return f"ResourceSpec(name={self.name!r}, endpoint={endpoint!r}, capacity={self.capacity!r}{routing})"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -696,6 +710,46 @@ def _opt_capacity(value: object, table: str) -> int | None:
     return value
 
 
+def _readers(value: object, table: str) -> tuple[str, ...]:
+    """An array of DSNs or ``env:VAR`` (never echoed: a DSN may hold a password)."""
+    if not isinstance(value, list | tuple):
+        raise InvalidDeclaration(
+            _CODE_PATH, table, "readers", f'must be an array like ["env:READER_1"], got {_kind(value)}'
+        )
+    readers = []
+    for index, reader in enumerate(value):
+        if not isinstance(reader, str) or not trim(reader):
+            got = "a blank string" if isinstance(reader, str) else _kind(reader)
+            raise InvalidDeclaration(
+                _CODE_PATH, table, "readers", f"item {index} must be a DSN or env:VAR, got {got}"
+            )
+        readers.append(trim(reader))
+    return tuple(readers)
+
+
+def _reads(value: object, table: str) -> str | None:
+    if value is None:
+        return None
+    slug = trim(value).lower() if isinstance(value, str) else None
+    if slug not in _READ_MODES:
+        got = repr(value) if isinstance(value, str) else _kind(value)
+        raise InvalidDeclaration(
+            _CODE_PATH, table, "reads", f'must be "primary", "replica" or "session", got {got}'
+        )
+    return slug
+
+
+def _max_lag(value: object, table: str) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int or value < 0:
+        got = str(value) if type(value) is int else _kind(value)
+        raise InvalidDeclaration(
+            _CODE_PATH, table, "max_lag_ms", f"must be an integer ≥ 0 (milliseconds), got {got}"
+        )
+    return value
+
+
 def _opt_floor(value: object, table: str) -> float | None:
     if value is None:
         return None
@@ -917,7 +971,14 @@ def _parse_resource(name: str, body: Mapping[str, Any], path: str) -> ResourceSp
     _check_keys(body, _RESOURCE_KEYS, path, table, "a resource")
     if "endpoint" not in body:
         raise InvalidDeclaration(path, table, "endpoint", _MISSING_ENDPOINT)
-    return ResourceSpec(name=name, endpoint=body["endpoint"], capacity=body.get("capacity"))
+    return ResourceSpec(
+        name=name,
+        endpoint=body["endpoint"],
+        capacity=body.get("capacity"),
+        readers=body.get("readers", ()),
+        reads=body.get("reads"),
+        max_lag_ms=body.get("max_lag_ms"),
+    )
 
 
 def _check_keys(

@@ -110,12 +110,13 @@ class Transaction(Pin):
     """A transaction on one pooled connection (from ``backend.transaction()``): pass it as ``conn=``
     to every verb inside the block. Used after the block ended → ``TransactionClosed``."""
 
-    __slots__ = ("isolation", "read_only")
+    __slots__ = ("isolation", "read_only", "wrote")
 
     def __init__(self, owner: object, conn: Any, isolation: str | None, read_only: bool) -> None:
         super().__init__(owner, conn)
         self.isolation = isolation
         self.read_only = read_only
+        self.wrote = False  # a write ran in it: its commit LSN is the session's token (CONTRACT §13)
 
     @property
     def closed(self) -> bool:

@@ -18,6 +18,14 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from axonstore.backend.connections import log_masked
+from axonstore.backend.replicas import (
+    DEFAULT_MAX_LAG_MS,
+    Router,
+    check_max_lag,
+    check_reads,
+    format_lsn,
+    written_lsn,
+)
 from axonstore.dsn import application_name, mask_dsn, validate_dsn, without_password
 from axonstore.errors import SchemaDrift, StoreError, UnknownColumn
 from axonstore.operations import (
@@ -90,7 +98,15 @@ class BackendCore:
     """Construction, masking and the schema-cache key of a backend of either flavour (no I/O)."""
 
     def __init__(
-        self, dsn: str, store_name: str = "", namespace: str | None = None, max_connections: int = 10
+        self,
+        dsn: str,
+        store_name: str = "",
+        namespace: str | None = None,
+        max_connections: int = 10,
+        *,
+        readers: Sequence[str] = (),
+        reads: str = "session",
+        max_lag_ms: int = DEFAULT_MAX_LAG_MS,
     ) -> None:
         validate_dsn(dsn)
         self._dsn = dsn
@@ -101,6 +117,19 @@ class BackendCore:
         self.max_connections = max(max_connections, 1)
         self.application_name = application_name(store_name, namespace)
         self._types = _TYPE_REGISTRIES.setdefault(self._dsn_key, TypeRegistry())
+        if isinstance(readers, str):  # one DSN is not a list of one-letter DSNs
+            readers = (readers,)
+        for reader in readers:
+            validate_dsn(reader)
+        self._reader_dsns = tuple(readers)
+        # CONTRACT §13: ``primary`` is what any mode means without readers.
+        mode = check_reads(reads)
+        self._router = Router.build(
+            self._masked, [mask_dsn(r) for r in readers], mode, check_max_lag(max_lag_ms)
+        )
+        # Writes read their commit LSN only when a read could need it (the extra round trip is cheap,
+        # but not free): with readers, in replica (for consistent_with=) and session modes.
+        self._captures = self._router.routes
 
     def masked_dsn(self) -> str:
         """The DSN with every password replaced by ``***``."""
@@ -111,10 +140,34 @@ class BackendCore:
         return self._dsn_key == other._dsn_key
 
     def __repr__(self) -> str:
+        readers = f", readers={[r.masked for r in self._router.readers]!r}" if self._router.readers else ""
         return (
             f"{type(self).__name__}(dsn={self._masked!r}, store={self.store_name!r}, "
-            f"namespace={self.namespace!r}, max_connections={self.max_connections})"
+            f"namespace={self.namespace!r}, max_connections={self.max_connections}{readers})"
         )
+
+    def write_token(self) -> str | None:
+        """The LSN token of this context's last write on this database (``None``: none yet, or reads
+        are not routed); pass it to a read's ``consistent_with=``, in any process."""
+        lsn = written_lsn(self._dsn_key)
+        return None if lsn is None else format_lsn(lsn)
+
+    def routing_stats(self) -> dict[str, dict[str, Any]]:
+        """``{endpoint_masked: {"reads": n, "fallbacks": n, "lag_ms": x | None, "healthy": bool}}``.
+
+        ``reads`` counts reads each endpoint served; a reader's ``fallbacks`` counts its reads that failed
+        with ``Connect`` and were retried on the primary; the primary's counts reads that went to it
+        because no reader qualified (none healthy, within ``max_lag_ms``, or caught up with the session).
+        """
+        return self._router.stats()
+
+    def routing(self) -> dict[str, Any]:
+        """How reads are routed, without I/O: ``{"reads", "max_lag_ms", "readers"}`` (readers masked)."""
+        return {
+            "reads": self._router.mode if self._router.readers else "primary",
+            "max_lag_ms": self._router.max_lag_ms,
+            "readers": [r.masked for r in self._router.readers],
+        }
 
     def cache_key(self, table: str) -> tuple[str, str]:
         """The schema cache's key for ``table`` on this database."""

@@ -64,6 +64,21 @@ from axonstore.backend.core import (
     uses_copy,
     write_statements,
 )
+from axonstore.backend.replicas import (
+    DEFAULT_MAX_LAG_MS,
+    PRIMARY_PROBE_SQL,
+    PROBE_CONNECT_TIMEOUT,
+    PROBE_INTERVAL,
+    READER_ACQUIRE_TIMEOUT,
+    READER_PROBE_SQL,
+    UNKNOWN_LSN,
+    WRITE_LSN_SQL,
+    note_write,
+    parse_lsn,
+    parse_token,
+    required_lsn,
+    requiring,
+)
 from axonstore.dsn import resolve_dsn, scrub_secrets
 from axonstore.errors import (
     Connect,
@@ -75,17 +90,28 @@ from axonstore.errors import (
 )
 from axonstore.idents import checked_ident
 from axonstore.operations import (
+    Bindings,
     Insert,
     Page,
     PageRead,
     Read,
     Write,
     check_transaction_options,
+    prepare_read,
 )
-from axonstore.rows import Row, type_info_query
+from axonstore.rows import type_info_query
 from axonstore.schema import RESOLVE_SQL, SCHEMA_CACHE, ResolvedTable, resolve_from_rows, resolve_params
 from axonstore.sql import Statement, copy_sql, page_sql
-from axonstore.stream import CancelSignal, PolicyGate, RowStreamOutcome, drain_rows, is_cancelled
+from axonstore.stream import (
+    DEFAULT_MAX_ROWS,
+    Backpressure,
+    CancelSignal,
+    PolicyGate,
+    RowStreamOutcome,
+    drain_rows,
+    is_cancelled,
+)
+from axonstore.verbs import Row, bounded_max_rows
 from axonstore.verbs.sync import SyncVerbs
 
 __all__ = ["DEFAULT_CAPACITY", "Pin", "PostgresStoreBackend", "Transaction"]
@@ -116,11 +142,26 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
     """
 
     def __init__(
-        self, dsn: str, store_name: str = "", namespace: str | None = None, max_connections: int = 10
+        self,
+        dsn: str,
+        store_name: str = "",
+        namespace: str | None = None,
+        max_connections: int = 10,
+        *,
+        readers: Sequence[str] = (),
+        reads: str = "session",
+        max_lag_ms: int = DEFAULT_MAX_LAG_MS,
     ) -> None:
-        super().__init__(dsn, store_name, namespace, max_connections)
+        super().__init__(
+            dsn, store_name, namespace, max_connections, readers=readers, reads=reads, max_lag_ms=max_lag_ms
+        )
         self._clock = IdleClock()
-        self._pool = self._make_pool()
+        self._pool = self._make_pool(self._dsn)
+        # One pool per reader, sized like the primary's (``capacity`` is per endpoint), and the probe
+        # that keeps the router's view of them current (CONTRACT §13).
+        self._reader_pools = [self._make_pool(reader) for reader in self._reader_dsns]
+        self._prober: threading.Thread | None = None
+        self._stopping = threading.Event()
         self._opening = _Lock()
         self._opened = False
         self._closed = False
@@ -133,33 +174,75 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
     # ---- construction -----------------------------------------------------------------------------
 
     @classmethod
-    def connect(cls, connection: str) -> PostgresStoreBackend:
+    def connect(
+        cls,
+        connection: str,
+        *,
+        readers: Sequence[str] = (),
+        reads: str = "session",
+        max_lag_ms: int = DEFAULT_MAX_LAG_MS,
+    ) -> PostgresStoreBackend:
         """``connect_named(connection, "")``."""
-        return cls.connect_named(connection, "")
+        return cls.connect_named(connection, "", readers=readers, reads=reads, max_lag_ms=max_lag_ms)
 
     @classmethod
-    def connect_named(cls, connection: str, store_name: str) -> PostgresStoreBackend:
+    def connect_named(
+        cls,
+        connection: str,
+        store_name: str,
+        *,
+        readers: Sequence[str] = (),
+        reads: str = "session",
+        max_lag_ms: int = DEFAULT_MAX_LAG_MS,
+    ) -> PostgresStoreBackend:
         """``connect_named_with_namespace(connection, store_name, None)``."""
-        return cls.connect_named_with_namespace(connection, store_name, None)
+        return cls.connect_named_with_namespace(
+            connection, store_name, None, readers=readers, reads=reads, max_lag_ms=max_lag_ms
+        )
 
     @classmethod
     def connect_named_with_namespace(
-        cls, connection: str, store_name: str, namespace: str | None
+        cls,
+        connection: str,
+        store_name: str,
+        namespace: str | None,
+        *,
+        readers: Sequence[str] = (),
+        reads: str = "session",
+        max_lag_ms: int = DEFAULT_MAX_LAG_MS,
     ) -> PostgresStoreBackend:
         """``connect_named_sized(connection, store_name, namespace, 10)``."""
-        return cls.connect_named_sized(connection, store_name, namespace, DEFAULT_CAPACITY)
+        return cls.connect_named_sized(
+            connection, store_name, namespace, DEFAULT_CAPACITY, readers=readers, reads=reads,
+            max_lag_ms=max_lag_ms,
+        )  # fmt: skip
 
     @classmethod
     def connect_named_sized(
-        cls, connection: str, store_name: str, namespace: str | None, max_connections: int
+        cls,
+        connection: str,
+        store_name: str,
+        namespace: str | None,
+        max_connections: int,
+        *,
+        readers: Sequence[str] = (),
+        reads: str = "session",
+        max_lag_ms: int = DEFAULT_MAX_LAG_MS,
     ) -> PostgresStoreBackend:
         """The real constructor: ``connection`` is a DSN or ``env:VAR``; nothing is opened yet.
 
-        Raises ``EmptyConnection``, ``EmptyEnvVarName``, ``MissingEnvVar`` or ``PoolInit`` (masked).
+        ``readers`` are replicas' DSNs (or ``env:VAR``), ``reads`` is ``"primary"``, ``"replica"`` or
+        ``"session"`` and ``max_lag_ms`` bounds a reader's lag (CONTRACT §13; docs/replicas.md).
+        Raises ``EmptyConnection``, ``EmptyEnvVarName``, ``MissingEnvVar``, ``PoolInit`` (masked) or
+        ``BadArgument``.
         """
-        return cls(resolve_dsn(connection), store_name, namespace, max_connections)
+        dsns = [resolve_dsn(reader) for reader in ((readers,) if isinstance(readers, str) else readers)]
+        return cls(
+            resolve_dsn(connection), store_name, namespace, max_connections, readers=dsns, reads=reads,
+            max_lag_ms=max_lag_ms,
+        )  # fmt: skip
 
-    def _make_pool(self) -> ConnectionPool[Any]:
+    def _make_pool(self, dsn: str) -> ConnectionPool[Any]:
         clock = self._clock
 
         def check(conn: Conn) -> None:
@@ -171,7 +254,7 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
             clock.seen(conn)
 
         return ConnectionPool(
-            self._dsn,
+            dsn,
             configure=configure,
             check=check,
             kwargs=connection_kwargs(self.application_name, psycopg.RawCursor),
@@ -187,9 +270,12 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
     def close(self) -> None:
         """Close the pool (waiting for connections in use to come back)."""
         self._closed = True
+        self._stop_probes()
         if self._opened:
             self._opened = False
             self._pool.close()
+            for pool in self._reader_pools:
+                pool.close()
 
     # ---- what the verbs run on (SyncVerbs) -------------------------------------------------------
 
@@ -216,9 +302,14 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         self, read: Read, bound: int | None, cancel: CancelSignal | None, conn: object
     ) -> Generator[Row, None, None]:
         """Rows as they arrive, at most ``bound``, until ``cancel``."""
+        return self._iter(read, bound, cancel, conn, None)
+
+    def _iter(
+        self, read: Read, bound: int | None, cancel: CancelSignal | None, conn: object, lsn: int | None
+    ) -> Generator[Row, None, None]:
         size = 1 if not CHUNKED_STREAMS else 1_000 if bound is None else max(1, min(bound + 1, 1_000))
         seen = 0
-        with contextlib.closing(self._stream(read, conn, size)) as rows:
+        with contextlib.closing(self._stream(read, conn, size, lsn)) as rows:
             for row in rows:
                 if is_cancelled(cancel) or (bound is not None and seen == bound):
                     return
@@ -234,6 +325,94 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         if isinstance(write, Insert) and not write.rows:
             return [] if write.returning is not None else 0  # an empty batch: no I/O
         return self._run(write, conn, self._write)
+
+    # ---- the read verbs, with ``consistent_with=`` (CONTRACT §13) -----------------------------------
+
+    def query(
+        self,
+        table: str,
+        where: str = "",
+        bindings: Bindings = None,
+        *,
+        columns: str = "",
+        conn: object = None,
+        consistent_with: str | None = None,
+    ) -> list[Row]:
+        """Rows of ``table`` matching ``where``; with ``consistent_with=`` (a :meth:`write_token`, from
+        any process) a reader serves only once it has replayed that write."""
+        with requiring(parse_token(consistent_with)):
+            return super().query(table, where, bindings, columns=columns, conn=conn)
+
+    def page(
+        self,
+        table: str,
+        where: str = "",
+        bindings: Bindings = None,
+        *,
+        order_by: str,
+        size: int,
+        after: str | None = None,
+        columns: str = "",
+        conn: object = None,
+        consistent_with: str | None = None,
+    ) -> Page:
+        """One page of a keyset walk (``consistent_with=`` as for :meth:`query`)."""
+        with requiring(parse_token(consistent_with)):
+            return super().page(
+                table, where, bindings, order_by=order_by, size=size, after=after, columns=columns,
+                conn=conn,
+            )  # fmt: skip
+
+    def stream_retrieve(
+        self,
+        table: str,
+        where: str = "",
+        bindings: Bindings = None,
+        *,
+        columns: str = "",
+        order_by: str = "",
+        limit: str = "",
+        aggregate: str = "",
+        group_by: str = "",
+        policy: Backpressure | str = Backpressure.PAUSE_UPSTREAM,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        cancel: CancelSignal | None = None,
+        conn: object = None,
+        consistent_with: str | None = None,
+    ) -> RowStreamOutcome:
+        """A bounded retrieve (``consistent_with=`` as for :meth:`query`)."""
+        with requiring(parse_token(consistent_with)):
+            return super().stream_retrieve(
+                table, where, bindings, columns=columns, order_by=order_by, limit=limit,
+                aggregate=aggregate, group_by=group_by, policy=policy, max_rows=max_rows, cancel=cancel,
+                conn=conn,
+            )  # fmt: skip
+
+    def iter_rows(
+        self,
+        table: str,
+        where: str = "",
+        bindings: Bindings = None,
+        *,
+        columns: str = "",
+        order_by: str = "",
+        limit: str = "",
+        aggregate: str = "",
+        group_by: str = "",
+        max_rows: int | None = None,
+        cancel: CancelSignal | None = None,
+        conn: object = None,
+        consistent_with: str | None = None,
+    ) -> Generator[Row, None, None]:
+        """Rows as they arrive (``consistent_with=`` as for :meth:`query`, checked now; the token goes
+        with the generator, since its body runs later, in whatever context iterates it)."""
+        lsn = parse_token(consistent_with)
+        bound = bounded_max_rows(max_rows)
+        read = prepare_read(
+            table, where, bindings, columns=columns, order_by=order_by, limit=limit, aggregate=aggregate,
+            group_by=group_by,
+        )  # fmt: skip
+        return self._iter(read, bound, cancel, conn, lsn)
 
     # ---- more verbs ---------------------------------------------------------------------------------
 
@@ -254,7 +433,30 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         with _Lease(self, None) as conn:
             resolved = self._resolve(conn, table)
         SCHEMA_CACHE.put(self.cache_key(table), resolved)
+        for index in range(len(self._reader_dsns)):
+            self._verify_reader(index, table)
         return resolved
+
+    def _verify_reader(self, index: int, table: str) -> None:
+        """Deploy verification on one reader: it answers and resolves ``table`` (a reader of another
+        database would not). Its own connection, so a failure names that reader, masked."""
+        dsn, masked = self._reader_dsns[index], self._router.readers[index].masked
+        try:
+            conn = psycopg.Connection.connect(
+                dsn, connect_timeout=PROBE_CONNECT_TIMEOUT,
+                **connection_kwargs(self.application_name, psycopg.RawCursor),
+            )  # fmt: skip
+        except psycopg.Error as exc:
+            reason = refusal(exc, dsn) or scrub_secrets(str(exc).strip(), dsn)
+            raise Connect(f"reader {masked}: {reason}") from None
+        try:
+            cursor = conn.cursor(row_factory=psycopg.rows.tuple_row)
+            cursor.execute(RESOLVE_SQL, resolve_params(table))
+            resolve_from_rows(table, cursor.fetchall())
+        except psycopg.Error as exc:
+            raise Connect(f"reader {masked}: {scrub_secrets(str(exc).strip(), dsn)}") from None
+        finally:
+            conn.close()
 
     def catalog_rows(self, sql: LiteralString, params: Sequence[object]) -> list[tuple[Any, ...]]:
         """Run one of axonstore's own catalog queries (a constant, never user text) → tuples.
@@ -327,6 +529,8 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
                     # ROLLBACK without an error, and the block would end as if it had committed.
                     raise Query("commit", ABORTED_TRANSACTION, "25P02")
                 self._statement(conn, "commit", "COMMIT")
+                if tx.wrote:
+                    self._note_commit(conn, force=True)
             except BaseException:
                 tx._conn = None
                 _rollback_quietly(conn)
@@ -336,9 +540,31 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
 
     def _run(self, spec: S, pin: object, run: Run[S, T]) -> T:
         self._enter()
+        if isinstance(spec, Write):
+            if isinstance(pin, Transaction) and self._captures:
+                pin.wrote = True  # its commit LSN becomes the session's token (whoever owns it)
+            result = self._run_on(spec, pin, run, None)
+            if self._captures and not isinstance(pin, Transaction):
+                self._note_commit(pin._conn if isinstance(pin, Pin) else None)
+            return result  # never retried: a write that failed may have been applied
+        reader = self._route(pin, None)
+        if reader is not None:
+            try:
+                result = self._run_on(spec, pin, run, reader)
+            except Connect:
+                self._reader_lost(reader)  # then once on the primary
+            else:
+                self._router.counted(reader, fallback=False)
+                return result
+        result = self._run_on(spec, pin, run, None)
+        self._router.counted(None, fallback=pin is None)
+        return result
+
+    def _run_on(self, spec: S, pin: object, run: Run[S, T], reader: int | None) -> T:
+        """The hit/miss skeleton on one endpoint: the pin's connection, the primary, or ``reader``."""
         key = self.cache_key(spec.table)
         resolved = cached_schema(spec, key)
-        with _Lease(self, pin) as conn:
+        with _Lease(self, pin, reader) as conn:
             in_transaction = isinstance(pin, Transaction)
             if resolved is not None:
                 try:
@@ -494,7 +720,9 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
 
     # ---- streams ----------------------------------------------------------------------------------
 
-    def _stream(self, read: Read, pin: object, size: int) -> Generator[Row, None, None]:
+    def _stream(
+        self, read: Read, pin: object, size: int, lsn: int | None = None
+    ) -> Generator[Row, None, None]:
         """Rows of a retrieve as they arrive; the hit/miss skeleton, with a transaction held on a miss.
 
         Every inner stream is closed explicitly (``closing``): closing this generator early must close
@@ -502,38 +730,53 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         """
         self._enter()
         key = self.cache_key(read.table)
-        resolved = cached_schema(read, key)
-        with _Lease(self, pin) as conn:
-            in_transaction = isinstance(pin, Transaction)
-            if resolved is not None:
-                started = False
-                try:
-                    with (
-                        _Savepoint(conn, in_transaction),
-                        self._open_stream(conn, read_statement(read, resolved), size) as rows,
-                    ):
-                        for row in rows:
-                            started = True
-                            yield row
-                    return
-                except psycopg.Error as exc:
-                    error, cause = classify(read.op, exc, self._dsn), exc
-                if started or in_transaction or not stale_after_hit(error):
-                    self._after_failure(error)
-                    raise error from cause
-                self.evict_stale(read, error)
-            missed = self._stream_miss(conn, read, key, size, in_transaction)
+        reader = self._route(pin, lsn)
+        started = False
+        while True:  # once on ``reader``; once more on the primary when that fails with Connect
+            resolved = cached_schema(read, key)
             try:
-                for row in missed:
-                    yield row
-            except BaseException as exc:
-                # What ended the consumer ends the miss path the same way: a failure rolls it back
-                # and caches nothing (D8); an early close (GeneratorExit) still caches.
-                with contextlib.suppress(BaseException):
-                    missed.throw(exc)
-                raise
-            finally:
-                missed.close()
+                with _Lease(self, pin, reader) as conn:
+                    in_transaction = isinstance(pin, Transaction)
+                    if resolved is not None:
+                        try:
+                            with (
+                                _Savepoint(conn, in_transaction),
+                                self._open_stream(conn, read_statement(read, resolved), size) as rows,
+                            ):
+                                for row in rows:
+                                    # Counted at its first row: a consumer may close it early.
+                                    started = started or self._served(reader, pin)
+                                    yield row
+                            if not started:
+                                self._served(reader, pin)
+                            return
+                        except psycopg.Error as exc:
+                            error, cause = classify(read.op, exc, self._dsn), exc
+                        if started or in_transaction or not stale_after_hit(error):
+                            self._after_failure(error)
+                            raise error from cause
+                        self.evict_stale(read, error)
+                    missed = self._stream_miss(conn, read, key, size, in_transaction)
+                    try:
+                        for row in missed:
+                            started = started or self._served(reader, pin)
+                            yield row
+                    except BaseException as exc:
+                        # What ended the consumer ends the miss path the same way: a failure rolls it
+                        # back and caches nothing (D8); an early close (GeneratorExit) still caches.
+                        with contextlib.suppress(BaseException):
+                            missed.throw(exc)
+                        raise
+                    finally:
+                        missed.close()
+                    if not started:
+                        self._served(reader, pin)
+                    return
+            except Connect:
+                if reader is None or started:
+                    raise  # a row was seen: a retry elsewhere could repeat or miss rows
+                self._reader_lost(reader)
+                reader = None
 
     def _stream_miss(
         self, conn: Conn, read: Read, key: tuple[str, str], size: int, in_transaction: bool
@@ -588,7 +831,10 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
                 if reason is not None:
                     raise Connect(reason, refused=True)
             self._pool.open(wait=False)
+            for pool in self._reader_pools:
+                pool.open(wait=False)
             self._opened = True
+            self._start_probes()
 
     def _refused(self) -> str | None:
         """Connect once outside the pool: the reason when the server refuses for good, else ``None``
@@ -635,6 +881,133 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
             return
         threading.Thread(target=self._pool.check, name="axonstore-pool-check", daemon=True).start()
 
+    # ---- read routing (CONTRACT §13; the decisions are in replicas.py) -------------------------------
+
+    def _route(self, pin: object, lsn: int | None) -> int | None:
+        """The reader that serves a read (``None``: the primary). A pin or a transaction is the
+        primary's: a read inside one must see that connection's own writes."""
+        if pin is not None or not self._captures:  # ``_captures``: reads route at all
+            return None
+        router = self._router
+        return router.pick(required_lsn(self._dsn_key, router.mode, lsn))
+
+    def _served(self, reader: int | None, pin: object) -> bool:
+        """Count a read ``reader`` served (``None``: the primary; a fallback unless pinned); ``True``."""
+        self._router.counted(reader, fallback=reader is None and pin is None)
+        return True
+
+    def _reader_lost(self, reader: int) -> None:
+        """A read on ``reader`` failed with ``Connect``: out until a probe succeeds (the probe then
+        discards the pool's broken connections before the reader serves again)."""
+        endpoint = self._router.readers[reader]
+        if endpoint.healthy:
+            self.log(
+                _log_pool,
+                logging.WARNING,
+                f"reader {endpoint.masked} failed a read: out until a probe succeeds; reads go elsewhere",
+            )
+        self._router.connect_failed(reader)
+
+    def _note_commit(self, conn: Conn | None, *, force: bool = False) -> None:
+        """After ``COMMIT``: the primary's insert LSN is the context's token (never read before COMMIT:
+        the commit record is not written yet). ``conn`` is the write's own connection when it is still
+        held (a pin, a transaction); else any of the pool's. Never raises: the write has committed.
+        ``force``: a transaction in which a routing store of the same database wrote (``registry.
+        transaction(*stores)``), even when this backend does not route reads itself."""
+        if not (self._captures or force):
+            return
+        try:
+            if conn is not None:
+                lsn = self._read_lsn(conn)
+            else:
+                with _Lease(self, None) as leased:
+                    lsn = self._read_lsn(leased)
+        except (StoreError, psycopg.Error, ValueError) as exc:
+            lsn = UNKNOWN_LSN  # reads of this context go to the primary until its next write
+            self.log(
+                _log_pool,
+                logging.WARNING,
+                f"a write committed but its LSN could not be read ({type(exc).__name__}): this context "
+                "reads from the primary until its next write",
+            )
+        note_write(self._dsn_key, lsn)
+
+    def _read_lsn(self, conn: Conn) -> int:
+        cursor = conn.cursor(row_factory=psycopg.rows.tuple_row)
+        cursor.execute(WRITE_LSN_SQL)
+        row = cursor.fetchone()
+        return parse_lsn(str(row[0] if row else ""))
+
+    def _start_probes(self) -> None:
+        """Probe every endpoint about once a second, off the callers' path: a task of the pool's event
+        loop (sync: a daemon thread)."""
+        if not self._router.routes or self._prober is not None:
+            return
+        name = f"axonstore-probe/{self.store_name or '-'}"
+        self._prober = threading.Thread(target=self._probe_forever, name=name, daemon=True)
+        self._prober.start()
+
+    def _stop_probes(self) -> None:
+        prober, self._prober = self._prober, None
+        if prober is None:
+            return
+        self._stopping.set()
+        prober.join(timeout=PROBE_CONNECT_TIMEOUT + 1)
+
+    def _probe_forever(self) -> None:
+        """Probe rounds until the backend closes; each endpoint keeps one connection of its own."""
+        conns: list[Conn | None] = [None] * (1 + len(self._reader_dsns))
+        try:
+            while not self._closed:
+                try:
+                    self._probe_round(conns)
+                except Exception as exc:  # a probe must never die: log, try next round
+                    self.log(_log_pool, logging.ERROR, f"probe round failed: {type(exc).__name__}")
+                self._stopping.wait(PROBE_INTERVAL)
+        finally:
+            for conn in conns:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.close()
+
+    def _probe_round(self, conns: list[Conn | None]) -> None:
+        router = self._router
+        row = self._probe(conns, 0, self._dsn, PRIMARY_PROBE_SQL)
+        router.primary_probed(None if row is None else row[0], row is not None)
+        for index, dsn in enumerate(self._reader_dsns):
+            row = self._probe(conns, index + 1, dsn, READER_PROBE_SQL)
+            endpoint = router.readers[index]
+            if row is not None and not endpoint.healthy:
+                # Back (or up for the first time): first drop what the pool kept from before.
+                with contextlib.suppress(Exception):
+                    self._reader_pools[index].check()
+                self.log(_log_pool, logging.INFO, f"reader {endpoint.masked} is in")
+            elif row is None and endpoint.healthy:
+                self.log(_log_pool, logging.WARNING, f"reader {endpoint.masked} failed its probe: out")
+            router.reader_probed(index, row)
+
+    def _probe(
+        self, conns: list[Conn | None], slot: int, dsn: str, sql: LiteralString
+    ) -> tuple[Any, ...] | None:
+        """One probe statement on the endpoint's own connection (made again when it broke)."""
+        conn = conns[slot]
+        try:
+            if conn is None or conn.closed:
+                conn = psycopg.Connection.connect(
+                    dsn, connect_timeout=PROBE_CONNECT_TIMEOUT, autocommit=True,
+                    application_name=self.application_name, prepare_threshold=None,
+                )  # fmt: skip
+                conns[slot] = conn
+            cursor = conn.cursor(row_factory=psycopg.rows.tuple_row)
+            cursor.execute(sql)
+            return cursor.fetchone()
+        except psycopg.Error:
+            conns[slot] = None
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+            return None
+
 
 class _Lease:
     """One connection for one operation: the pin's, or the pool's (``getconn``/``putconn``).
@@ -643,11 +1016,13 @@ class _Lease:
     pool's own ``connection()``: this runs on every operation, and each layer costs microseconds.
     """
 
-    __slots__ = ("_backend", "_conn", "_pin")
+    __slots__ = ("_backend", "_conn", "_pin", "_pool", "_reader")
 
-    def __init__(self, backend: PostgresStoreBackend, pin: object) -> None:
+    def __init__(self, backend: PostgresStoreBackend, pin: object, reader: int | None = None) -> None:
         self._backend = backend
         self._pin = pin
+        self._reader = reader  # None: the primary's pool; else that reader's (CONTRACT §13)
+        self._pool = backend._pool if reader is None else backend._reader_pools[reader]
         self._conn: Conn | None = None
 
     def __enter__(self) -> Conn:
@@ -664,6 +1039,16 @@ class _Lease:
             return conn
         if not backend._opened:
             backend._open()
+        reader = self._reader
+        if reader is not None:
+            try:
+                conn = self._pool.getconn(timeout=READER_ACQUIRE_TIMEOUT)
+            except PoolTimeout:
+                # No diagnosis: the read goes to the primary now, and the probe judges the reader.
+                masked = backend._router.readers[reader].masked
+                raise Connect(f"reader {masked}: no connection within {READER_ACQUIRE_TIMEOUT:g} s") from None
+            self._conn = conn
+            return conn
         try:
             conn = backend._pool.getconn()
         except PoolTimeout:
@@ -678,9 +1063,10 @@ class _Lease:
         if conn is not None:
             self._conn = None
             backend = self._backend
-            backend._in_use -= 1
+            if self._reader is None:
+                backend._in_use -= 1
             backend._clock.seen(conn)
-            backend._pool.putconn(conn)
+            self._pool.putconn(conn)
 
 
 def _owned(pin: Pin, backend: PostgresStoreBackend) -> bool:

@@ -348,9 +348,36 @@ class RegistryCore(Generic[B, M, H]):
         key = (dsn, spec.name, namespace)
         backend = self._backends.get(key)
         if backend is None:
-            backend = self.backend_class(dsn, spec.name, namespace, capacity)
+            backend = self.backend_class(dsn, spec.name, namespace, capacity, **self._routing(spec))
             self._backends[key] = backend
         return backend
+
+    def _routing(self, spec: StoreSpec) -> dict[str, Any]:
+        """The read-routing keywords of a store's resource (CONTRACT §13): its readers resolved."""
+        if spec.resource is None:
+            return {}
+        resource = self.declarations.resources[spec.resource]
+        readers = []
+        for source in resource.readers:
+            try:
+                readers.append(resolve_dsn(source))
+            except MissingEnvVar as exc:
+                raise UnresolvedEndpoint(spec.resource, source, str(exc)) from exc
+        routing: dict[str, Any] = {"readers": readers}
+        if resource.reads is not None:
+            routing["reads"] = resource.reads
+        if resource.max_lag_ms is not None:
+            routing["max_lag_ms"] = resource.max_lag_ms
+        return routing
+
+    def routing(self, name: str) -> dict[str, Any]:
+        """How a store's reads are routed, for ``axonstore stores`` (readers masked): ``{"reads",
+        "max_lag_ms", "readers", "routing_stats"}`` (this process's counts and the probes' last view);
+        ``{}`` for an in-memory store. No I/O."""
+        backend = self.store(name).backend
+        if not isinstance(backend, BackendCore):
+            return {}
+        return backend.routing() | {"routing_stats": backend.routing_stats()}
 
     def postgres_names(self) -> list[str]:
         """The postgresql stores, sorted (what ``verify`` checks)."""
