@@ -28,7 +28,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
-from typing import Any, LiteralString, TypeVar, cast
+from typing import TYPE_CHECKING, Any, LiteralString, TypeVar, cast
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -87,6 +87,9 @@ from axonstore.sql import Statement, copy_sql, page_sql
 from axonstore.stream import CancelSignal, PolicyGate, RowStreamOutcome, drain_rows, is_cancelled
 from axonstore.verbs.sync import SyncVerbs
 
+if TYPE_CHECKING:
+    from axonstore.otel import Operation
+
 __all__ = ["DEFAULT_CAPACITY", "Pin", "PostgresStoreBackend", "Transaction"]
 
 _log_resolve = logging.getLogger("axonstore.store.resolve")
@@ -110,9 +113,23 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
     """
 
     def __init__(
-        self, dsn: str, store_name: str = "", namespace: str | None = None, max_connections: int = 10
+        self,
+        dsn: str,
+        store_name: str = "",
+        namespace: str | None = None,
+        max_connections: int = 10,
+        *,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> None:
-        super().__init__(dsn, store_name, namespace, max_connections)
+        super().__init__(
+            dsn,
+            store_name,
+            namespace,
+            max_connections,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+        )
         self._clock = IdleClock()
         self._pool = self._make_pool()
         self._opening = threading.Lock()
@@ -126,31 +143,69 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
     # ---- construction -----------------------------------------------------------------------------
 
     @classmethod
-    def connect(cls, connection: str) -> PostgresStoreBackend:
+    def connect(
+        cls, connection: str, *, tracer_provider: Any = None, meter_provider: Any = None
+    ) -> PostgresStoreBackend:
         """``connect_named(connection, "")``."""
-        return cls.connect_named(connection, "")
+        return cls.connect_named(
+            connection, "", tracer_provider=tracer_provider, meter_provider=meter_provider
+        )
 
     @classmethod
-    def connect_named(cls, connection: str, store_name: str) -> PostgresStoreBackend:
+    def connect_named(
+        cls, connection: str, store_name: str, *, tracer_provider: Any = None, meter_provider: Any = None
+    ) -> PostgresStoreBackend:
         """``connect_named_with_namespace(connection, store_name, None)``."""
-        return cls.connect_named_with_namespace(connection, store_name, None)
+        return cls.connect_named_with_namespace(
+            connection, store_name, None, tracer_provider=tracer_provider, meter_provider=meter_provider
+        )
 
     @classmethod
     def connect_named_with_namespace(
-        cls, connection: str, store_name: str, namespace: str | None
+        cls,
+        connection: str,
+        store_name: str,
+        namespace: str | None,
+        *,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> PostgresStoreBackend:
         """``connect_named_sized(connection, store_name, namespace, 10)``."""
-        return cls.connect_named_sized(connection, store_name, namespace, DEFAULT_CAPACITY)
+        return cls.connect_named_sized(
+            connection,
+            store_name,
+            namespace,
+            DEFAULT_CAPACITY,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+        )
 
     @classmethod
     def connect_named_sized(
-        cls, connection: str, store_name: str, namespace: str | None, max_connections: int
+        cls,
+        connection: str,
+        store_name: str,
+        namespace: str | None,
+        max_connections: int,
+        *,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> PostgresStoreBackend:
         """The real constructor: ``connection`` is a DSN or ``env:VAR``; nothing is opened yet.
 
+        ``tracer_provider`` / ``meter_provider``: OpenTelemetry providers for this backend's spans and
+        metrics (``axonstore[otel]``; the global ones when omitted — ``axonstore.otel``).
+
         Raises ``EmptyConnection``, ``EmptyEnvVarName``, ``MissingEnvVar`` or ``PoolInit`` (masked).
         """
-        return cls(resolve_dsn(connection), store_name, namespace, max_connections)
+        return cls(
+            resolve_dsn(connection),
+            store_name,
+            namespace,
+            max_connections,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+        )
 
     def _make_pool(self) -> ConnectionPool[Any]:
         clock = self._clock
@@ -309,7 +364,7 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         """
         level = check_transaction_options(isolation, read_only, statement_timeout_ms)
         self._enter()
-        with _Lease(self, None) as conn:
+        with self.traced_transaction(level, read_only), _Lease(self, None) as conn:
             tx = Transaction(self, conn, level, read_only)
             try:
                 self._begin(conn, level, read_only, statement_timeout_ms)
@@ -324,6 +379,12 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
     # ---- the skeleton -----------------------------------------------------------------------------
 
     def _run(self, spec: S, pin: object, run: Run[S, T]) -> T:
+        if self._observer is None:
+            return self._run_op(spec, pin, run, None)
+        with self._observer.operation(spec) as op:  # telemetry: the operation's span and duration
+            return op.result(self._run_op(spec, pin, run, op))
+
+    def _run_op(self, spec: S, pin: object, run: Run[S, T], op: Operation | None) -> T:
         self._enter()
         key = self.cache_key(spec.table)
         resolved = cached_schema(spec, key)
@@ -338,14 +399,22 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
                     self._after_failure(error)
                     raise error from cause
                 self.evict_stale(spec, error)
-            return self._miss(conn, spec, key, run, in_transaction)
+            return self._miss(conn, spec, key, run, in_transaction, op)
 
-    def _miss(self, conn: Conn, spec: S, key: tuple[str, str], run: Run[S, T], in_transaction: bool) -> T:
+    def _miss(
+        self,
+        conn: Conn,
+        spec: S,
+        key: tuple[str, str],
+        run: Run[S, T],
+        in_transaction: bool,
+        op: Operation | None,
+    ) -> T:
         resolved: ResolvedTable | None = None
         scope = _NO_TRANSACTION if in_transaction else conn.transaction()
         try:
             with scope:
-                resolved = self._resolve(conn, spec.table)
+                resolved = self._resolve(conn, spec.table, op)
                 require_columns(spec, resolved)
                 result = run(conn, spec, resolved)
         except UnknownColumn:
@@ -359,8 +428,15 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         SCHEMA_CACHE.put(key, resolved)
         return result
 
-    def _resolve(self, conn: Conn, table: str) -> ResolvedTable:
-        """The catalog query (one statement), then the user-defined array types it mentions."""
+    def _resolve(self, conn: Conn, table: str, op: Operation | None = None) -> ResolvedTable:
+        """The catalog query (one statement), then the user-defined array types it mentions; with
+        telemetry on, as a child span of the operation ``op`` that missed the cache."""
+        if op is None:
+            return self._introspect(conn, table)
+        with op.introspection(table):
+            return op.resolved(self._introspect(conn, table))
+
+    def _introspect(self, conn: Conn, table: str) -> ResolvedTable:
         try:
             cursor = conn.cursor(row_factory=psycopg.rows.tuple_row)
             cursor.execute(RESOLVE_SQL, resolve_params(table))
@@ -445,6 +521,34 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
     # ---- streams ----------------------------------------------------------------------------------
 
     def _stream(self, read: Read, pin: object, size: int) -> Generator[Row, None, None]:
+        """Rows of a retrieve as they arrive (:meth:`_stream_op`), inside one span with telemetry on."""
+        if self._observer is None:
+            return self._stream_op(read, pin, size, None)
+        return self._observed_stream(read, pin, size)
+
+    def _observed_stream(self, read: Read, pin: object, size: int) -> Generator[Row, None, None]:
+        """A stream inside its operation's span, which covers the drain and counts the rows. What
+        ends the consumer is thrown into the stream (as :meth:`_stream` does with its miss path)."""
+        assert self._observer is not None
+        op = self._observer.operation(read)
+        op.rows = 0
+        rows = self._stream_op(read, pin, size, op)
+        try:
+            for row in rows:
+                op.rows += 1
+                yield row
+        except BaseException as exc:
+            with contextlib.suppress(BaseException):
+                rows.throw(exc)
+            op.end(exc)
+            raise
+        finally:
+            rows.close()
+            op.end()
+
+    def _stream_op(
+        self, read: Read, pin: object, size: int, op: Operation | None
+    ) -> Generator[Row, None, None]:
         """Rows of a retrieve as they arrive; the hit/miss skeleton, with a transaction held on a miss.
 
         Every inner stream is closed explicitly (``closing``): closing this generator early must close
@@ -469,7 +573,7 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
                     self._after_failure(error)
                     raise error from cause
                 self.evict_stale(read, error)
-            missed = self._stream_miss(conn, read, key, size, in_transaction)
+            missed = self._stream_miss(conn, read, key, size, in_transaction, op)
             try:
                 for row in missed:
                     yield row
@@ -483,14 +587,20 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
                 missed.close()
 
     def _stream_miss(
-        self, conn: Conn, read: Read, key: tuple[str, str], size: int, in_transaction: bool
+        self,
+        conn: Conn,
+        read: Read,
+        key: tuple[str, str],
+        size: int,
+        in_transaction: bool,
+        op: Operation | None,
     ) -> Generator[Row, None, None]:
         resolved: ResolvedTable | None = None
         clean = False
         scope = _NO_TRANSACTION if in_transaction else conn.transaction()
         try:
             with scope:
-                resolved = self._resolve(conn, read.table)
+                resolved = self._resolve(conn, read.table, op)
                 require_columns(read, resolved)
                 with self._open_stream(conn, read_statement(read, resolved), size) as rows:
                     for row in rows:
@@ -533,6 +643,7 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
                     raise Connect(reason)
             self._pool.open(wait=False)
             self._opened = True
+            self.observe_global_providers()
 
     def _refused(self) -> str | None:
         """Connect once outside the pool: the reason when the server refuses for good, else ``None``
