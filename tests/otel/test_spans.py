@@ -265,3 +265,34 @@ async def test_a_registry_passes_its_providers_to_every_store(
 def test_without_providers_and_no_global_one_there_is_no_observer(direct_dsn: str) -> None:
     backend = PostgresStoreBackend.connect(direct_dsn)
     assert backend._observer is None
+
+
+async def test_a_command_span_parents_the_operations_inside_it(
+    direct_dsn: str, telemetry: Telemetry, claims: str
+) -> None:
+    from axonstore.otel import traced_command
+
+    async with backend_for(direct_dsn, telemetry) as backend:
+        await backend.query(claims)
+        telemetry.clear()
+        with traced_command("verify", principal="ops-bot", tracer_provider=telemetry.tracer_provider):
+            await backend.query(claims)
+    operation, command = telemetry.spans()
+    assert command.name == "axonstore verify"
+    assert command.kind is SpanKind.INTERNAL
+    assert attrs(command) == {"axonstore.tool": "verify", "axonstore.principal": "ops-bot"}
+    assert operation.parent is not None and operation.parent.span_id == command.context.span_id
+
+
+def test_a_routing_backend_can_say_an_operation_went_to_a_reader(
+    direct_dsn: str, telemetry: Telemetry
+) -> None:
+    from axonstore.operations import prepare_read
+
+    backend = backend_for(direct_dsn, telemetry)
+    assert backend._observer is not None
+    op = backend._observer.operation(prepare_read("claims", "", None))
+    op.routed("reader")
+    op.end()
+    [span] = telemetry.spans()
+    assert attrs(span)["axonstore.endpoint"] == "reader"

@@ -20,7 +20,9 @@ application's choice. Nothing here imports OpenTelemetry until telemetry is on f
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from axonstore.otel._conventions import DURATION_BUCKETS, SCHEMA_URL, SCOPE
@@ -40,6 +42,7 @@ __all__ = [
     "configure_from_env",
     "global_providers_set",
     "observer_for",
+    "traced_command",
 ]
 
 
@@ -71,3 +74,23 @@ def global_providers_set() -> bool:
     metrics = sys.modules.get("opentelemetry.metrics")
     # The API's placeholder meter provider is private (`_ProxyMeterProvider`); its name is stable.
     return metrics is not None and type(metrics.get_meter_provider()).__name__ != "_ProxyMeterProvider"
+
+
+@contextlib.contextmanager
+def traced_command(tool: str, principal: str | None = None, tracer_provider: Any = None) -> Iterator[None]:
+    """An ``INTERNAL`` span ``axonstore {tool}`` around a CLI command or an MCP tool call, carrying
+    ``axonstore.tool`` and ``axonstore.principal`` (CONTRACT §14); the stores' operations inside are its
+    children. Does nothing (and imports nothing) when telemetry is off."""
+    if tracer_provider is None and not global_providers_set():
+        yield
+        return
+    from opentelemetry import trace  # noqa: PLC0415  # telemetry is on: the API is importable
+
+    provider = tracer_provider or trace.get_tracer_provider()
+    tracer = provider.get_tracer(SCOPE, schema_url=SCHEMA_URL)
+    attributes = {"axonstore.tool": tool}
+    if principal is not None:
+        attributes["axonstore.principal"] = principal
+    kind = trace.SpanKind.INTERNAL
+    with tracer.start_as_current_span(f"axonstore {tool}", kind=kind, attributes=attributes):
+        yield

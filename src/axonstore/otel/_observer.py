@@ -171,6 +171,11 @@ class Operation:
             otel_context.detach(token)  # type: ignore[arg-type]
         self.end(error)
 
+    def routed(self, endpoint: str) -> None:
+        """Say where the operation went (``axonstore.endpoint``: ``primary`` or ``reader``), for a
+        backend that routes reads."""
+        self._span.set_attribute(sc.ENDPOINT, endpoint)
+
     def result(self, value: V) -> V:
         """Note the rows a read returned (a list, or a page's rows); ``value`` passes through."""
         rows = value if isinstance(value, list) else getattr(value, "rows", None)
