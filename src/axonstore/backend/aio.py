@@ -539,7 +539,7 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
 
     async def _observed_stream(self, read: Read, pin: object, size: int) -> AsyncGenerator[Row, None]:
         """A stream inside its operation's span, which covers the drain and counts the rows. What
-        ends the consumer is thrown into the stream (as :meth:`_stream` does with its miss path)."""
+        ends the consumer is thrown into the stream (as :meth:`_stream_op` does with its miss path)."""
         assert self._observer is not None
         op = self._observer.operation(read)
         op.rows = 0
