@@ -12,6 +12,7 @@ span, and ``opentelemetry-instrumentation-psycopg``, when the application turned
 from __future__ import annotations
 
 import contextlib
+import threading
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -76,7 +77,7 @@ class Observer:
         self._tracer = _tracer(tracer_provider or trace.get_tracer_provider())
         instruments = _instruments(meter_provider or metrics.get_meter_provider())
         self._duration = instruments.duration
-        instruments.pools.add(backend)
+        instruments.watch(backend)
         #: ``axonstore.endpoint`` of this backend's operations (a reader's backend says ``reader``).
         self.endpoint = "primary"
         server = self._server
@@ -331,7 +332,9 @@ class _Instruments:
     """
 
     def __init__(self, meter: Meter) -> None:
-        self.pools: weakref.WeakSet[Any] = weakref.WeakSet()
+        # A reader's collection thread walks the backends while others may be built: under a lock.
+        self._lock = threading.Lock()
+        self._pools: weakref.WeakSet[_Stats] = weakref.WeakSet()
         self.duration = meter.create_histogram(
             sc.OPERATION_DURATION,
             unit="s",
@@ -364,9 +367,16 @@ class _Instruments:
             "from the pool.",
         )
 
+    def watch(self, backend: _Stats) -> None:
+        """Report ``backend``'s pool while it lives (held weakly: a dropped backend is forgotten)."""
+        with self._lock:
+            self._pools.add(backend)
+
     def _stats(self) -> dict[str, Counter[str]]:
         totals: dict[str, Counter[str]] = {}
-        for backend in list(self.pools):
+        with self._lock:
+            backends = list(self._pools)
+        for backend in backends:
             stats = backend.pool_stats()
             if stats is not None:
                 totals.setdefault(backend.application_name, Counter()).update(stats)
