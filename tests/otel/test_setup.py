@@ -4,11 +4,12 @@ something is missing (each case in a fresh interpreter: a global provider is set
 
 from __future__ import annotations
 
-import importlib.util
+import http.server
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 from typing import Any
 
 import psycopg
@@ -77,16 +78,45 @@ def test_console_metrics_show_the_duration_histogram(direct_dsn: str, table: str
     assert '"unit": "s"' in done.stdout
 
 
-def otlp_http_installed() -> bool:
+def test_otlp_over_http_reaches_the_endpoint_the_variables_name(direct_dsn: str, table: str) -> None:
+    received: list[tuple[str, bytes]] = []
+
+    class Collector(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            received.append((self.path, body))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    collector = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    thread = threading.Thread(target=collector.serve_forever, daemon=True)
+    thread.start()
     try:
-        return importlib.util.find_spec("opentelemetry.exporter.otlp.proto.http") is not None
-    except ModuleNotFoundError:
-        return False
+        endpoint = f"http://127.0.0.1:{collector.server_address[1]}"
+        done = run(RUN, DSN=direct_dsn, TABLE=table, OTEL_EXPORTER_OTLP_ENDPOINT=endpoint)
+    finally:
+        collector.shutdown()
+        collector.server_close()
+    assert done.returncode == 0, done.stderr
+    paths = {path for path, _ in received}
+    assert {"/v1/traces", "/v1/metrics"} <= paths
+    traces = b"".join(body for path, body in received if path == "/v1/traces")
+    assert f"SELECT public.{table}".encode() in traces  # protobuf carries strings as UTF-8 bytes
+    metrics = b"".join(body for path, body in received if path == "/v1/metrics")
+    assert b"db.client.operation.duration" in metrics
 
 
-@pytest.mark.skipif(otlp_http_installed(), reason="the OTLP exporter is installed here")
 def test_a_missing_otlp_exporter_says_what_to_install() -> None:
-    done = run("from axonstore.otel import configure_from_env\nconfigure_from_env()")
+    no_exporter = BLOCK.replace(
+        'name == "opentelemetry" or name.startswith("opentelemetry.")',
+        'name.startswith("opentelemetry.exporter")',
+    )
+    assert no_exporter != BLOCK
+    done = run(no_exporter + "from axonstore.otel import configure_from_env\nconfigure_from_env()")
     assert done.returncode == 1
     assert "TelemetryUnavailable" in done.stderr
     assert "pip install opentelemetry-exporter-otlp-proto-http" in done.stderr
