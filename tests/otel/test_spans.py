@@ -296,3 +296,19 @@ def test_a_routing_backend_can_say_an_operation_went_to_a_reader(
     op.end()
     [span] = telemetry.spans()
     assert attrs(span)["axonstore.endpoint"] == "reader"
+
+
+async def test_a_filter_the_cached_types_refuse_fails_as_the_operation_not_as_telemetry(
+    direct_dsn: str, telemetry: Telemetry, claims: str
+) -> None:
+    from axonstore.errors import OperatorNotForType
+
+    async with backend_for(direct_dsn, telemetry) as backend:
+        await backend.query(claims)  # cached: `status` is text
+        telemetry.clear()
+        with pytest.raises(OperatorNotForType):
+            await backend.query(claims, "status @> '[\"x\"]'")
+    [span] = telemetry.spans()
+    assert span.name == f"SELECT public.{claims}"
+    assert attrs(span)["error.type"] == "OperatorNotForType"
+    assert "db.query.text" not in attrs(span)  # nothing was sent: there is no statement to name

@@ -153,7 +153,7 @@ class Operation:
         self._namespace = attributes[sc.DB_NAMESPACE]
         self._span = span = observer._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
         if resolved is not None and hit and span.is_recording():
-            span.set_attribute(sc.DB_TEXT, query_text(spec, resolved))
+            _set_text(span, spec, resolved)
         self._start = perf_counter()
 
     def __enter__(self) -> Operation:
@@ -193,9 +193,9 @@ class Operation:
         self._collection = attributes[sc.DB_COLLECTION]
         self._namespace = attributes[sc.DB_NAMESPACE]
         if span.is_recording():
-            attributes[sc.DB_TEXT] = query_text(self._spec, resolved)
             span.update_name(name)
             span.set_attributes(attributes)
+            _set_text(span, self._spec, resolved)
         return resolved
 
     @contextlib.contextmanager
@@ -306,6 +306,16 @@ def _where(attributes: dict[str, Any], database: str, op: str, schema: str, tabl
     attributes[sc.DB_NAMESPACE] = f"{database}|{schema}"
     attributes[sc.DB_SUMMARY] = name
     return name
+
+
+def _set_text(span: Span, spec: Any, resolved: ResolvedTable) -> None:
+    """``db.query.text``, unless rendering fails: then the operation itself fails the same way, and
+    reports it — telemetry never raises in an operation's place."""
+    try:
+        text = query_text(spec, resolved)
+    except Exception:  # the operation's own rendering raises it, typed
+        return
+    span.set_attribute(sc.DB_TEXT, text)
 
 
 def _failed(span: Span, error: BaseException) -> str:
