@@ -50,6 +50,7 @@ from axonstore.backend.connections import (
 )
 from axonstore.backend.core import (
     CHUNKED_STREAMS,
+    CURRENT_OPERATION,
     DEFAULT_CAPACITY,
     BackendCore,
     Spec,
@@ -151,9 +152,19 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
         readers: Sequence[str] = (),
         reads: str = "session",
         max_lag_ms: int = DEFAULT_MAX_LAG_MS,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> None:
         super().__init__(
-            dsn, store_name, namespace, max_connections, readers=readers, reads=reads, max_lag_ms=max_lag_ms
+            dsn,
+            store_name,
+            namespace,
+            max_connections,
+            readers=readers,
+            reads=reads,
+            max_lag_ms=max_lag_ms,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
         )
         self._clock = IdleClock()
         self._pool = self._make_pool(self._dsn)
@@ -184,9 +195,19 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
         readers: Sequence[str] = (),
         reads: str = "session",
         max_lag_ms: int = DEFAULT_MAX_LAG_MS,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> PostgresStoreBackend:
         """``connect_named(connection, "")``."""
-        return cls.connect_named(connection, "", readers=readers, reads=reads, max_lag_ms=max_lag_ms)
+        return cls.connect_named(
+            connection,
+            "",
+            readers=readers,
+            reads=reads,
+            max_lag_ms=max_lag_ms,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+        )
 
     @classmethod
     def connect_named(
@@ -197,10 +218,19 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
         readers: Sequence[str] = (),
         reads: str = "session",
         max_lag_ms: int = DEFAULT_MAX_LAG_MS,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> PostgresStoreBackend:
         """``connect_named_with_namespace(connection, store_name, None)``."""
         return cls.connect_named_with_namespace(
-            connection, store_name, None, readers=readers, reads=reads, max_lag_ms=max_lag_ms
+            connection,
+            store_name,
+            None,
+            readers=readers,
+            reads=reads,
+            max_lag_ms=max_lag_ms,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
         )
 
     @classmethod
@@ -213,12 +243,21 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
         readers: Sequence[str] = (),
         reads: str = "session",
         max_lag_ms: int = DEFAULT_MAX_LAG_MS,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> PostgresStoreBackend:
         """``connect_named_sized(connection, store_name, namespace, 10)``."""
         return cls.connect_named_sized(
-            connection, store_name, namespace, DEFAULT_CAPACITY, readers=readers, reads=reads,
+            connection,
+            store_name,
+            namespace,
+            DEFAULT_CAPACITY,
+            readers=readers,
+            reads=reads,
             max_lag_ms=max_lag_ms,
-        )  # fmt: skip
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+        )
 
     @classmethod
     def connect_named_sized(
@@ -231,6 +270,8 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
         readers: Sequence[str] = (),
         reads: str = "session",
         max_lag_ms: int = DEFAULT_MAX_LAG_MS,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> PostgresStoreBackend:
         """The real constructor: ``connection`` is a DSN or ``env:VAR``; nothing is opened yet.
 
@@ -241,9 +282,16 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
         """
         dsns = [resolve_dsn(reader) for reader in ((readers,) if isinstance(readers, str) else readers)]
         return cls(
-            resolve_dsn(connection), store_name, namespace, max_connections, readers=dsns, reads=reads,
+            resolve_dsn(connection),
+            store_name,
+            namespace,
+            max_connections,
+            readers=dsns,
+            reads=reads,
             max_lag_ms=max_lag_ms,
-        )  # fmt: skip
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+        )
 
     def _make_pool(self, dsn: str) -> AsyncConnectionPool[Any]:
         clock = self._clock
@@ -527,7 +575,7 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
         """
         level = check_transaction_options(isolation, read_only, statement_timeout_ms)
         self._enter()
-        async with _Lease(self, None) as conn:
+        async with self.traced_transaction(level, read_only), _Lease(self, None) as conn:
             tx = Transaction(self, conn, level, read_only)
             try:
                 await self._begin(conn, level, read_only, statement_timeout_ms)
@@ -548,6 +596,16 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
     # ---- the skeleton -----------------------------------------------------------------------------
 
     async def _run(self, spec: S, pin: object, run: Run[S, T]) -> T:
+        if self._observer is None:
+            return await self._run_routed(spec, pin, run)
+        with self._observer.operation(spec) as op:  # telemetry: the operation's span and duration
+            token = CURRENT_OPERATION.set(op)
+            try:
+                return op.result(await self._run_routed(spec, pin, run))
+            finally:
+                CURRENT_OPERATION.reset(token)
+
+    async def _run_routed(self, spec: S, pin: object, run: Run[S, T]) -> T:
         self._enter()
         if isinstance(spec, Write):
             if isinstance(pin, Transaction) and self._captures:
@@ -571,6 +629,10 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
 
     async def _run_on(self, spec: S, pin: object, run: Run[S, T], reader: int | None) -> T:
         """The hit/miss skeleton on one endpoint: the pin's connection, the primary, or ``reader``."""
+        if self._observer is not None and self._router.routes:
+            op = CURRENT_OPERATION.get()
+            if op is not None:
+                op.routed("primary" if reader is None else "reader")
         key = self.cache_key(spec.table)
         resolved = cached_schema(spec, key)
         async with _Lease(self, pin, reader) as conn:
@@ -627,6 +689,15 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
         return result
 
     async def _resolve(self, conn: Conn, table: str, *, begin: bool = False) -> ResolvedTable:
+        """:meth:`_introspect`; with telemetry on, as a child span of the operation that missed."""
+        op = CURRENT_OPERATION.get() if self._observer is not None else None
+        if op is None:
+            return await self._introspect(conn, table, begin=begin)
+        with op.introspection(table):
+            resolved: ResolvedTable = op.resolved(await self._introspect(conn, table, begin=begin))
+        return resolved
+
+    async def _introspect(self, conn: Conn, table: str, *, begin: bool = False) -> ResolvedTable:
         """The catalog query (one statement), then the user-defined array types it mentions.
 
         ``begin``: open the miss path's transaction in the same round trip — ``BEGIN`` and the catalog
@@ -733,7 +804,45 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
 
     # ---- streams ----------------------------------------------------------------------------------
 
-    async def _stream(
+    def _stream(
+        self, read: Read, pin: object, size: int, lsn: int | None = None
+    ) -> AsyncGenerator[Row, None]:
+        """Rows of a retrieve as they arrive (:meth:`_stream_routed`), inside one span with telemetry on."""
+        if self._observer is None:
+            return self._stream_routed(read, pin, size, lsn)
+        return self._observed_stream(read, pin, size, lsn)
+
+    async def _observed_stream(
+        self, read: Read, pin: object, size: int, lsn: int | None
+    ) -> AsyncGenerator[Row, None]:
+        """A stream inside its operation's span, which covers the drain and counts the rows; the span is
+        the current operation while the stream works (a miss's introspection is its child). What ends
+        the consumer is thrown into the stream, as :meth:`_stream_routed` does with its miss path."""
+        assert self._observer is not None
+        op = self._observer.operation(read)
+        op.rows = 0
+        rows = self._stream_routed(read, pin, size, lsn)
+        try:
+            while True:
+                token = CURRENT_OPERATION.set(op)
+                try:
+                    row = await rows.__anext__()
+                except StopAsyncIteration:
+                    break
+                finally:
+                    CURRENT_OPERATION.reset(token)
+                op.rows += 1
+                yield row
+        except BaseException as exc:
+            with contextlib.suppress(BaseException):
+                await rows.athrow(exc)
+            op.end(exc)
+            raise
+        finally:
+            await rows.aclose()
+            op.end()
+
+    async def _stream_routed(
         self, read: Read, pin: object, size: int, lsn: int | None = None
     ) -> AsyncGenerator[Row, None]:
         """Rows of a retrieve as they arrive; the hit/miss skeleton, with a transaction held on a miss.
@@ -854,6 +963,7 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
             for pool in self._reader_pools:
                 await pool.open(wait=False)
             self._opened = True
+            self.observe_global_providers()
             self._start_probes()
             self._watch_loop()  # sync: drop
 

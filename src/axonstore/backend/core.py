@@ -8,11 +8,13 @@ of a page walk and the page a walk's rows make, and the adaptation of Python val
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, TypeAlias, cast
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -42,6 +44,7 @@ from axonstore.operations import (
     json_default,
     page_token,
 )
+from axonstore.otel import observer_for
 from axonstore.rows import Row, TypeRegistry
 from axonstore.schema import SCHEMA_CACHE, ResolvedTable
 from axonstore.sql import (
@@ -55,9 +58,13 @@ from axonstore.sql import (
     update_sql,
 )
 
+if TYPE_CHECKING:
+    from axonstore.otel import Observer
+
 __all__ = [
     "CHUNKED_STREAMS",
     "COPY_THRESHOLD",
+    "CURRENT_OPERATION",
     "DEFAULT_CAPACITY",
     "BackendCore",
     "Spec",
@@ -89,6 +96,10 @@ _INVALID_TEXT: Final = "22P02"  # invalid_text_representation: a cast of the cac
 _JSON_TYPES: Final = frozenset({"json", "jsonb"})
 
 Spec: TypeAlias = Read | PageRead | Write
+_NO_SPAN = contextlib.nullcontext()
+#: The telemetry operation (``axonstore.otel``) running in this context, while one does: the miss
+#: path's introspection becomes its child span, a routed read says where it went.
+CURRENT_OPERATION: ContextVar[Any] = ContextVar("axonstore_operation", default=None)
 _log_cache = logging.getLogger("axonstore.store.cache")
 # One type registry per database (OIDs of user-defined types are per database).
 _TYPE_REGISTRIES: dict[str, TypeRegistry] = {}
@@ -107,6 +118,8 @@ class BackendCore:
         readers: Sequence[str] = (),
         reads: str = "session",
         max_lag_ms: int = DEFAULT_MAX_LAG_MS,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> None:
         validate_dsn(dsn)
         self._dsn = dsn
@@ -130,6 +143,29 @@ class BackendCore:
         # Writes read their commit LSN only when a read could need it (the extra round trip is cheap,
         # but not free): with readers, in replica (for consistent_with=) and session modes.
         self._captures = self._router.routes
+        # Telemetry (axonstore.otel): None when it is off, so an operation pays one `is None` test.
+        self._observer: Observer | None = observer_for(
+            self, dsn, self._dsn_key, store_name, tracer_provider, meter_provider
+        )
+        self._global_telemetry = tracer_provider is None and meter_provider is None
+
+    def observe_global_providers(self) -> None:
+        """When the pool opens: pick up a global OpenTelemetry provider set since construction."""
+        if self._observer is None and self._global_telemetry:
+            self._observer = observer_for(self, self._dsn, self._dsn_key, self.store_name)
+
+    def traced_transaction(self, isolation: str | None, read_only: bool) -> Any:
+        """The span of a ``transaction()`` block (a no-op context manager when telemetry is off)."""
+        if self._observer is None:
+            return _NO_SPAN
+        return self._observer.transaction(isolation, read_only)
+
+    def pool_stats(self) -> dict[str, int] | None:
+        """The pool's ``psycopg_pool`` statistics (``get_stats()``), ``None`` while it is not open."""
+        pool = getattr(self, "_pool", None)
+        if pool is None or not getattr(self, "_opened", False):
+            return None
+        return cast("dict[str, int]", pool.get_stats())
 
     def masked_dsn(self) -> str:
         """The DSN with every password replaced by ``***``."""

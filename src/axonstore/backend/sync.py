@@ -51,6 +51,7 @@ from axonstore.backend.connections import (
 )
 from axonstore.backend.core import (
     CHUNKED_STREAMS,
+    CURRENT_OPERATION,
     DEFAULT_CAPACITY,
     BackendCore,
     Spec,
@@ -151,9 +152,19 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         readers: Sequence[str] = (),
         reads: str = "session",
         max_lag_ms: int = DEFAULT_MAX_LAG_MS,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> None:
         super().__init__(
-            dsn, store_name, namespace, max_connections, readers=readers, reads=reads, max_lag_ms=max_lag_ms
+            dsn,
+            store_name,
+            namespace,
+            max_connections,
+            readers=readers,
+            reads=reads,
+            max_lag_ms=max_lag_ms,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
         )
         self._clock = IdleClock()
         self._pool = self._make_pool(self._dsn)
@@ -181,9 +192,19 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         readers: Sequence[str] = (),
         reads: str = "session",
         max_lag_ms: int = DEFAULT_MAX_LAG_MS,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> PostgresStoreBackend:
         """``connect_named(connection, "")``."""
-        return cls.connect_named(connection, "", readers=readers, reads=reads, max_lag_ms=max_lag_ms)
+        return cls.connect_named(
+            connection,
+            "",
+            readers=readers,
+            reads=reads,
+            max_lag_ms=max_lag_ms,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+        )
 
     @classmethod
     def connect_named(
@@ -194,10 +215,19 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         readers: Sequence[str] = (),
         reads: str = "session",
         max_lag_ms: int = DEFAULT_MAX_LAG_MS,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> PostgresStoreBackend:
         """``connect_named_with_namespace(connection, store_name, None)``."""
         return cls.connect_named_with_namespace(
-            connection, store_name, None, readers=readers, reads=reads, max_lag_ms=max_lag_ms
+            connection,
+            store_name,
+            None,
+            readers=readers,
+            reads=reads,
+            max_lag_ms=max_lag_ms,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
         )
 
     @classmethod
@@ -210,12 +240,21 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         readers: Sequence[str] = (),
         reads: str = "session",
         max_lag_ms: int = DEFAULT_MAX_LAG_MS,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> PostgresStoreBackend:
         """``connect_named_sized(connection, store_name, namespace, 10)``."""
         return cls.connect_named_sized(
-            connection, store_name, namespace, DEFAULT_CAPACITY, readers=readers, reads=reads,
+            connection,
+            store_name,
+            namespace,
+            DEFAULT_CAPACITY,
+            readers=readers,
+            reads=reads,
             max_lag_ms=max_lag_ms,
-        )  # fmt: skip
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+        )
 
     @classmethod
     def connect_named_sized(
@@ -228,6 +267,8 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         readers: Sequence[str] = (),
         reads: str = "session",
         max_lag_ms: int = DEFAULT_MAX_LAG_MS,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> PostgresStoreBackend:
         """The real constructor: ``connection`` is a DSN or ``env:VAR``; nothing is opened yet.
 
@@ -238,9 +279,16 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         """
         dsns = [resolve_dsn(reader) for reader in ((readers,) if isinstance(readers, str) else readers)]
         return cls(
-            resolve_dsn(connection), store_name, namespace, max_connections, readers=dsns, reads=reads,
+            resolve_dsn(connection),
+            store_name,
+            namespace,
+            max_connections,
+            readers=dsns,
+            reads=reads,
             max_lag_ms=max_lag_ms,
-        )  # fmt: skip
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+        )
 
     def _make_pool(self, dsn: str) -> ConnectionPool[Any]:
         clock = self._clock
@@ -518,7 +566,7 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         """
         level = check_transaction_options(isolation, read_only, statement_timeout_ms)
         self._enter()
-        with _Lease(self, None) as conn:
+        with self.traced_transaction(level, read_only), _Lease(self, None) as conn:
             tx = Transaction(self, conn, level, read_only)
             try:
                 self._begin(conn, level, read_only, statement_timeout_ms)
@@ -539,6 +587,16 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
     # ---- the skeleton -----------------------------------------------------------------------------
 
     def _run(self, spec: S, pin: object, run: Run[S, T]) -> T:
+        if self._observer is None:
+            return self._run_routed(spec, pin, run)
+        with self._observer.operation(spec) as op:  # telemetry: the operation's span and duration
+            token = CURRENT_OPERATION.set(op)
+            try:
+                return op.result(self._run_routed(spec, pin, run))
+            finally:
+                CURRENT_OPERATION.reset(token)
+
+    def _run_routed(self, spec: S, pin: object, run: Run[S, T]) -> T:
         self._enter()
         if isinstance(spec, Write):
             if isinstance(pin, Transaction) and self._captures:
@@ -562,6 +620,10 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
 
     def _run_on(self, spec: S, pin: object, run: Run[S, T], reader: int | None) -> T:
         """The hit/miss skeleton on one endpoint: the pin's connection, the primary, or ``reader``."""
+        if self._observer is not None and self._router.routes:
+            op = CURRENT_OPERATION.get()
+            if op is not None:
+                op.routed("primary" if reader is None else "reader")
         key = self.cache_key(spec.table)
         resolved = cached_schema(spec, key)
         with _Lease(self, pin, reader) as conn:
@@ -616,6 +678,15 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         return result
 
     def _resolve(self, conn: Conn, table: str, *, begin: bool = False) -> ResolvedTable:
+        """:meth:`_introspect`; with telemetry on, as a child span of the operation that missed."""
+        op = CURRENT_OPERATION.get() if self._observer is not None else None
+        if op is None:
+            return self._introspect(conn, table, begin=begin)
+        with op.introspection(table):
+            resolved: ResolvedTable = op.resolved(self._introspect(conn, table, begin=begin))
+        return resolved
+
+    def _introspect(self, conn: Conn, table: str, *, begin: bool = False) -> ResolvedTable:
         """The catalog query (one statement), then the user-defined array types it mentions.
 
         ``begin``: open the miss path's transaction in the same round trip — ``BEGIN`` and the catalog
@@ -721,6 +792,44 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
     # ---- streams ----------------------------------------------------------------------------------
 
     def _stream(
+        self, read: Read, pin: object, size: int, lsn: int | None = None
+    ) -> Generator[Row, None, None]:
+        """Rows of a retrieve as they arrive (:meth:`_stream_routed`), inside one span with telemetry on."""
+        if self._observer is None:
+            return self._stream_routed(read, pin, size, lsn)
+        return self._observed_stream(read, pin, size, lsn)
+
+    def _observed_stream(
+        self, read: Read, pin: object, size: int, lsn: int | None
+    ) -> Generator[Row, None, None]:
+        """A stream inside its operation's span, which covers the drain and counts the rows; the span is
+        the current operation while the stream works (a miss's introspection is its child). What ends
+        the consumer is thrown into the stream, as :meth:`_stream_routed` does with its miss path."""
+        assert self._observer is not None
+        op = self._observer.operation(read)
+        op.rows = 0
+        rows = self._stream_routed(read, pin, size, lsn)
+        try:
+            while True:
+                token = CURRENT_OPERATION.set(op)
+                try:
+                    row = rows.__next__()
+                except StopIteration:
+                    break
+                finally:
+                    CURRENT_OPERATION.reset(token)
+                op.rows += 1
+                yield row
+        except BaseException as exc:
+            with contextlib.suppress(BaseException):
+                rows.throw(exc)
+            op.end(exc)
+            raise
+        finally:
+            rows.close()
+            op.end()
+
+    def _stream_routed(
         self, read: Read, pin: object, size: int, lsn: int | None = None
     ) -> Generator[Row, None, None]:
         """Rows of a retrieve as they arrive; the hit/miss skeleton, with a transaction held on a miss.
@@ -834,6 +943,7 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
             for pool in self._reader_pools:
                 pool.open(wait=False)
             self._opened = True
+            self.observe_global_providers()
             self._start_probes()
 
     def _refused(self) -> str | None:

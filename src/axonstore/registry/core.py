@@ -254,6 +254,8 @@ class RegistryCore(Generic[B, M, H]):
         *,
         audit_key: bytes | None = None,
         default_connection: str | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> None:
         check_references(declarations.stores.values(), declarations.resources)
         for spec in declarations.stores.values():
@@ -273,6 +275,8 @@ class RegistryCore(Generic[B, M, H]):
             if spec.backend == "in_memory" and spec.columns:
                 self._memory.declare_columns(spec.name, spec.columns)
         self._backends: dict[tuple[str, str, str | None], B] = {}
+        # OpenTelemetry providers for every postgresql store's backend (None: the global ones).
+        self._telemetry = {"tracer_provider": tracer_provider, "meter_provider": meter_provider}
         self._handles: dict[str, H] = {}
 
     @classmethod
@@ -282,9 +286,21 @@ class RegistryCore(Generic[B, M, H]):
         *,
         audit_key: bytes | None = None,
         default_connection: str | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> Self:
-        """Read ``axonstore.toml`` (``InvalidDeclaration`` names the file, table and key of a problem)."""
-        return cls(load_declarations(path), audit_key=audit_key, default_connection=default_connection)
+        """Read ``axonstore.toml`` (``InvalidDeclaration`` names the file, table and key of a problem).
+
+        ``tracer_provider`` / ``meter_provider``: OpenTelemetry providers for the stores' spans and
+        metrics (``axonstore[otel]``; the global ones when omitted).
+        """
+        return cls(
+            load_declarations(path),
+            audit_key=audit_key,
+            default_connection=default_connection,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+        )
 
     @classmethod
     def build(
@@ -294,15 +310,24 @@ class RegistryCore(Generic[B, M, H]):
         *,
         audit_key: bytes | None = None,
         default_connection: str | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> Self:
-        """From specs built in Python; a repeated store name is ``DuplicateStore``."""
+        """From specs built in Python; a repeated store name is ``DuplicateStore`` (the providers as
+        for :meth:`from_toml`)."""
         stores: dict[str, StoreSpec] = {}
         for spec in specs:
             if spec.name in stores:
                 raise DuplicateStore(spec.name)
             stores[spec.name] = spec
         declared = Declarations(stores, {r.name: r for r in resources}, "<StoreRegistry.build>")
-        return cls(declared, audit_key=audit_key, default_connection=default_connection)
+        return cls(
+            declared,
+            audit_key=audit_key,
+            default_connection=default_connection,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+        )
 
     @property
     def declared(self) -> tuple[str, ...]:
@@ -348,7 +373,9 @@ class RegistryCore(Generic[B, M, H]):
         key = (dsn, spec.name, namespace)
         backend = self._backends.get(key)
         if backend is None:
-            backend = self.backend_class(dsn, spec.name, namespace, capacity, **self._routing(spec))
+            backend = self.backend_class(
+                dsn, spec.name, namespace, capacity, **self._routing(spec), **self._telemetry
+            )
             self._backends[key] = backend
         return backend
 
