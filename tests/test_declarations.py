@@ -249,7 +249,8 @@ def test_repr_masks_passwords() -> None:
     assert "postgresql://u:***@h/db" in repr(decl.resources["r"])
     assert repr(StoreSpec("m", "in_memory")) == (
         "StoreSpec(name='m', backend='in_memory', connection=None, resource=None, capacity=None, "
-        "schema=None, confidence_floor=None, capability=None, columns={}, agent=None)"
+        "schema=None, confidence_floor=None, capability=None, columns={}, agent=None, "
+        "text_search='simple')"
     )
 
 

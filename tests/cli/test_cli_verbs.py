@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+import axonstore
 from tests.cli.test_cli import Cli
 
 
@@ -89,3 +93,31 @@ def test_upsert_inserts_then_updates(
     assert admin.execute(f"SELECT name FROM {table} WHERE id = 500").fetchone() == ("again",)
     no_target = cli("upsert", table, "--set", "id=501")
     assert no_target.code == 2
+
+
+def test_otel_on_any_command_exports_the_commands_span_and_its_operations(config: Path, table: str) -> None:
+    """``--otel``: the SDK's providers from the OTEL_* variables (here the console exporter), the command
+    as one span with the store's operations inside it."""
+    src = str(Path(axonstore.__file__).resolve().parents[1])
+    environ = {
+        **os.environ,
+        "PYTHONPATH": src,
+        "OTEL_TRACES_EXPORTER": "console",
+        "OTEL_METRICS_EXPORTER": "none",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from axonstore.cli import main; sys.exit(main())",
+         "retrieve", table, "id = 1", "--otel", "--json"],
+        capture_output=True, text=True, timeout=60, check=False, cwd=config.parent, env=environ,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    spans = done.stdout + done.stderr
+    assert '"name": "axonstore retrieve"' in spans, spans[-2000:]
+    assert f'"name": "SELECT public.{table}"' in spans
+
+
+def test_stores_json_shows_the_routing(cli: Cli, config: Path, table: str) -> None:
+    listed = cli("stores", "--json")
+    assert listed.code == 0, listed.err
+    routing = {entry["store"]: entry.get("routing") for entry in listed.json()}
+    assert routing[table]["reads"] == "primary", routing

@@ -24,10 +24,11 @@ and exit codes in :mod:`axonstore.cli._output`; options, arguments and the regis
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -84,7 +85,7 @@ from axonstore.cli._output import (
 )
 from axonstore.declarations import load_declarations
 from axonstore.embedded import EmbeddedServer
-from axonstore.errors import EmptyData
+from axonstore.errors import EmptyData, StoreError
 from axonstore.introspect import manifest
 from axonstore.registry import StoreHandle, StoreRegistry
 from axonstore.stream import DEFAULT_MAX_ROWS, Backpressure
@@ -664,12 +665,42 @@ def main(argv: list[str] | None = None) -> int:
     if bad is not None:
         _err(f"Usage: axonstore [OPTIONS] COMMAND [ARGS]...\nError: {bad}")
         return EXIT_USAGE
+    traced = "--otel" in args  # CONTRACT §14: any command, exported where the OTEL_* variables say
+    if traced:
+        args = [arg for arg in args if arg != "--otel"]
     command = typer.main.get_command(app)
     try:
-        command.main(args=_common_options_last(command, args), prog_name="axonstore", standalone_mode=True)
+        with _telemetry(traced, _command_name(args)):
+            ordered = _common_options_last(command, args)
+            command.main(args=ordered, prog_name="axonstore", standalone_mode=True)
     except SystemExit as exc:
         return _exit_code(exc.code)
+    except StoreError as exc:  # --otel without the SDK or an exporter: what to install
+        _err(f"error: {exc}")
+        return EXIT_STORE_ERROR
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _telemetry(on: bool, name: str) -> Iterator[None]:
+    """With ``--otel``: the SDK's providers from the standard ``OTEL_*`` variables, the command as one
+    span around its operations, flushed at exit."""
+    if not on:
+        yield
+        return
+    from axonstore.otel import configure_from_env, traced_command  # noqa: PLC0415  # only with --otel
+
+    shutdown = configure_from_env(service_name="axonstore-cli")
+    try:
+        with traced_command(name):
+            yield
+    finally:
+        shutdown()
+
+
+def _command_name(args: list[str]) -> str:
+    """The command's name (the first argument that is not an option), for its span."""
+    return next((arg for arg in args if not arg.startswith("-")), "axonstore")
 
 
 def _not_utf8(args: list[str]) -> str | None:

@@ -276,6 +276,15 @@ def rows_table(rows: Sequence[Mapping[str, object]], title: str | None = None) -
 # What `stores`, `introspect`, `stream` and `embedded status` show
 
 
+def _routing(registry: StoreRegistry, name: str) -> dict[str, Any]:
+    """Where the store's reads go (readers masked, CONTRACT §13), or ``{}`` when that cannot be said
+    without the store's variables (the listing never fails on them)."""
+    try:
+        return registry.routing(name)
+    except StoreError:
+        return {}
+
+
 def _describe_store(registry: StoreRegistry, name: str) -> dict[str, Any]:
     spec = registry.spec(name)
     entry: dict[str, Any] = {
@@ -293,6 +302,7 @@ def _describe_store(registry: StoreRegistry, name: str) -> dict[str, Any]:
     source, capacity = registry.connection_source(spec)
     entry["connection"] = _shown_connection(source, spec.needs_default_connection)
     entry["capacity"] = capacity
+    entry["routing"] = _routing(registry, name)
     entry["pool"] = {
         "min_size": 0,
         "max_size": capacity,
