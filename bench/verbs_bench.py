@@ -8,7 +8,7 @@ columns — every contender with its own pool of 4 connections (``prepare_thresh
    row count checked after), interleaved in rounds (the first contender rotates):
 
    * ``insert_many`` — ``backend.insert_many(t, rows)`` (one call; 10 000 × 5 values take the ``COPY``
-     path, ``axonstore.backend.core.COPY_THRESHOLD`` = 20 000 values);
+     path: past ``axonstore.backend.core.COPY_THRESHOLD`` values);
    * ``insert × N`` — ``backend.insert(t, row)`` once per row, sequentially (autocommit each);
    * ``executemany`` — psycopg by hand: ``cursor.executemany("INSERT … VALUES (%s, …)", rows)`` inside
      ``conn.transaction()`` (all or nothing, like ``insert_many``; psycopg pipelines it);

@@ -85,10 +85,10 @@ DEFAULT_CAPACITY: Final = 10
 #: psycopg streams in chunks only over libpq ≥ 17; before that, one row per fetch.
 CHUNKED_STREAMS: Final = psycopg.capabilities.has_stream_chunked()
 #: ``insert_many`` switches from multi-row ``VALUES`` to ``COPY … FROM STDIN`` at this many values
-#: (rows × columns): below it one ``INSERT`` beats COPY's extra protocol steps (100 rows × 5 columns:
-#: VALUES 1.15× faster); above it COPY is faster per row (1 000 × 5: COPY 2–4× faster) — measured by
-#: ``bench/verbs_bench.py`` (part 2).
-COPY_THRESHOLD: Final = 2_000
+#: (rows × columns). ``bench/verbs_bench.py`` (part 2, 5 columns) measured COPY 1.7× faster than
+#: VALUES at 100 rows, 2.3× at 300, 2.5–4× from 1 000 up; below a few dozen rows one ``INSERT`` (one
+#: round trip) is what COPY's extra protocol steps cannot beat.
+COPY_THRESHOLD: Final = 250
 #: A row-identity key for a page walk over a table without a primary key (stable while rows are not
 #: updated or vacuumed away mid-walk — say so in the docs).
 ROW_IDENTITY: Final = "ctid"
