@@ -346,6 +346,29 @@ async def test_a_token_carried_to_another_backend_is_honoured(replicas: ReplicaS
         assert [r["v"] for r in page.rows] == ["t4"]
         outcome = await reader.stream_retrieve(unique_name, consistent_with=token)
         assert [r["v"] for r in outcome.rows] == ["t4"]
+    # the governed handle takes the same token (retrieve and page)
+    resource = ResourceSpec(
+        "r", replicas.primary.dsn, readers=(delayed.dsn,), reads="replica", max_lag_ms=60_000
+    )
+    registry = StoreRegistry.build([StoreSpec(unique_name, "postgresql", resource="r")], [resource])
+    writer = PostgresStoreBackend.connect_named_sized(
+        replicas.primary.dsn, unique_name, None, 2, readers=[delayed.dsn], reads="session"
+    )
+    async with writer, registry:
+        handle = registry.store(unique_name)
+        routed = handle.backend
+        assert isinstance(routed, PostgresStoreBackend)
+        await routed.ping()
+        assert await wait_until(lambda: entry_of(routed.routing_stats(), delayed)["healthy"], 10)
+        await writer.mutate(unique_name, "id = '1'", {"v": "handle"})
+        token = writer.write_token()
+        assert token is not None
+        retrieved = await handle.retrieve("id = '1'", consistent_with=token)
+        assert [r["v"] for r in retrieved.rows] == ["handle"]
+        paged = await handle.page(order_by="id", size=5, consistent_with=token)
+        assert [r["v"] for r in paged.rows] == ["handle"]
+        with pytest.raises(BadArgument, match="consistent_with"):
+            await handle.retrieve(consistent_with="not-a-token")
 
 
 async def test_the_registry_routes_a_resources_reads(replicas: ReplicaSet, unique_name: str) -> None:

@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Collection, Mapping, 
 from typing import Any, Literal, overload
 
 from axonstore.backend.aio import PostgresStoreBackend
+from axonstore.backend.replicas import parse_token, requiring
 from axonstore.errors import AmbiguousTable, MissingPerTenantSchemaEnv, StoreError, TableNotResolved
 from axonstore.governance import CONFIDENCE_COLUMN, Retrieval, StreamMeta, read_confidence
 from axonstore.memory.aio import InMemoryBackend
@@ -78,14 +79,17 @@ class StoreHandle(HandleCore[PostgresStoreBackend]):
         capabilities: Collection[str] | None = None,
         max_rows: int = DEFAULT_MAX_ROWS,
         conn: object = None,
+        consistent_with: str | None = None,
     ) -> Retrieval:
-        """A bounded retrieve (PAUSE_UPSTREAM, 10 000 rows) wrapped in the untrusted envelope."""
+        """A bounded retrieve (PAUSE_UPSTREAM, 10 000 rows) wrapped in the untrusted envelope;
+        ``consistent_with=`` (a ``write_token()``, from any process) as for the backend's reads."""
         self.gate(capabilities)
         read = prepare_read(
             self.name, where, bindings, columns=columns, order_by=order_by, limit=limit,
             aggregate=aggregate, group_by=group_by,
         )  # fmt: skip
-        return await self.run_read(read, max_rows=max_rows, conn=conn)
+        with requiring(parse_token(consistent_with)):
+            return await self.run_read(read, max_rows=max_rows, conn=conn)
 
     async def run_read(
         self,
@@ -148,13 +152,16 @@ class StoreHandle(HandleCore[PostgresStoreBackend]):
         columns: str = "",
         capabilities: Collection[str] | None = None,
         conn: object = None,
+        consistent_with: str | None = None,
     ) -> Page:
-        """One page of a keyset walk over trusted rows; pass ``page.next`` as ``after`` for the next."""
+        """One page of a keyset walk over trusted rows; pass ``page.next`` as ``after`` for the next
+        (``consistent_with=`` as for :meth:`retrieve`)."""
         self.gate(capabilities)
         spec = prepare_page(
             self.name, where, bindings, order_by=order_by, size=size, after=after, columns=columns
         )
-        return await self.run_page(spec, conn=conn)
+        with requiring(parse_token(consistent_with)):
+            return await self.run_page(spec, conn=conn)
 
     async def run_page(
         self, page: PageRead, *, capabilities: Collection[str] | None = None, conn: object = None
