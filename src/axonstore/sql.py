@@ -235,19 +235,19 @@ def insert_sql(insert: Insert, schema: str | None, types: Types = None) -> State
         nulls = tuple([value is None for value in row])
         key = ("insert", insert.table, schema, insert.columns, nulls, insert.conflict, insert.update,
                insert.returning)  # fmt: skip
-        sql = _remembered(key, types, lambda: _insert_text(insert, schema, types))
+        sql = _remembered(key, types, lambda: _insert_statement(insert, schema, types)[0])
         return sql, [value for value in row if value is not None]
-    return _insert_text(insert, schema, types), [v for row in insert.rows for v in row if v is not None]
+    return _insert_statement(insert, schema, types)  # a batch: rendered once, text and values together
 
 
-def _insert_text(insert: Insert, schema: str | None, types: Types) -> str:
+def _insert_statement(insert: Insert, schema: str | None, types: Types) -> Statement:
     relation = qualified_relation(insert.table, schema)
     columns = [checked_ident("column", column) for column in insert.columns]
     params: Params = []
     rows = ", ".join([_values(row, insert.columns, types, params) for row in insert.rows])
     check_parameter_count(0, len(params))
     sql = f"INSERT INTO {relation} ({', '.join(columns)}) VALUES {rows}"
-    return sql + _conflict(insert) + _returning(insert.returning)
+    return sql + _conflict(insert) + _returning(insert.returning), params
 
 
 #: Statement texts by shape, each with the column-types mapping it was rendered for (compared by

@@ -56,8 +56,8 @@ from axonstore.backend.core import (
     Spec,
     cached_schema,
     copy_rows,
-    page_keys,
     page_of,
+    page_plan,
     read_statement,
     require_columns,
     stale_after_hit,
@@ -102,7 +102,7 @@ from axonstore.operations import (
 )
 from axonstore.rows import type_info_query
 from axonstore.schema import RESOLVE_SQL, SCHEMA_CACHE, ResolvedTable, resolve_from_rows, resolve_params
-from axonstore.sql import Statement, copy_sql, page_sql
+from axonstore.sql import Statement, copy_sql
 from axonstore.stream import (
     DEFAULT_MAX_ROWS,
     Backpressure,
@@ -297,9 +297,9 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
         clock = self._clock
 
         async def check(conn: Conn) -> None:
-            if clock.due(conn):
+            if clock.due(conn):  # the lease's return records every use: only a check needs recording here
                 await conn.execute("")  # an empty query: one round trip, no parse
-            clock.seen(conn)
+                clock.seen(conn)
 
         async def configure(conn: Conn) -> None:
             clock.seen(conn)
@@ -745,9 +745,8 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
         return await self._fetch(conn, read_statement(read, resolved))
 
     async def _fetch_page(self, conn: Conn, page: PageRead, resolved: ResolvedTable) -> Page:
-        keys = page_keys(page, resolved)
-        rows = await self._fetch(conn, page_sql(page, resolved.schema, resolved.column_types, keys))
-        return page_of(page, keys, rows)
+        keys, statement = page_plan(page, resolved)
+        return page_of(page, keys, await self._fetch(conn, statement))
 
     async def _write(self, conn: Conn, write: Write, resolved: ResolvedTable) -> int | list[Row]:
         if isinstance(write, Insert) and uses_copy(write):
@@ -972,17 +971,22 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
     async def _refused(self) -> str | None:
         """Connect once outside the pool: the reason when the server refuses for good, else ``None``
         (a server that does not answer yet is left to the pool, which keeps trying)."""
-        try:
-            probe = await psycopg.AsyncConnection.connect(
-                self._dsn, connect_timeout=5, autocommit=True, application_name=self.application_name
-            )
-        except psycopg.Error as exc:
-            reason = refusal(exc, self._dsn)
-        else:
-            await probe.close()
+        failure = await self._connect_once(5)
+        if failure is None:
             self._preflight = False
             return None
-        return reason
+        return refusal(failure, self._dsn)
+
+    async def _connect_once(self, timeout: int) -> psycopg.Error | None:
+        """One connection outside the pool, closed at once: ``None`` when it was made, else the failure."""
+        try:
+            probe = await psycopg.AsyncConnection.connect(
+                self._dsn, connect_timeout=timeout, autocommit=True, application_name=self.application_name
+            )
+        except psycopg.Error as exc:
+            return exc
+        await probe.close()
+        return None
 
     async def _diagnose(self) -> Connect:
         """Why no connection could be had (a ``Connect`` to raise): an exhausted pool, or the server's
@@ -996,17 +1000,11 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
         if self._in_use >= self.max_connections:
             return Connect(exhausted(self.max_connections))
         self._preflight = True  # the server may have started refusing: the next opening asks first
-        try:
-            probe = await psycopg.AsyncConnection.connect(
-                self._dsn, connect_timeout=2, autocommit=True, application_name=self.application_name
-            )
-        except psycopg.Error as exc:
-            refused = refusal(exc, self._dsn)
-            text = refused or scrub_secrets(str(exc).strip(), self._dsn)
-        else:
-            await probe.close()
-            refused, text = None, "no connection was made within 5 s (the server answers now: retry)"
-        return Connect(text, refused=refused is not None)
+        failure = await self._connect_once(2)
+        if failure is None:
+            return Connect("no connection was made within 5 s (the server answers now: retry)")
+        refused = refusal(failure, self._dsn)
+        return Connect(refused or scrub_secrets(str(failure).strip(), self._dsn), refused=refused is not None)
 
     def _after_failure(self, error: StoreError) -> None:
         """After a lost connection, check the idle ones in the background (a restart breaks them all)."""

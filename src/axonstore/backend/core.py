@@ -73,7 +73,7 @@ __all__ = [
     "copy_rows",
     "page_keys",
     "page_of",
-    "page_statement",
+    "page_plan",
     "read_statement",
     "require_columns",
     "stale_after_hit",
@@ -267,9 +267,11 @@ def page_keys(page: PageRead, resolved: ResolvedTable) -> OrderKeys:
     return PageKeys((*order, *((column, "ASC") for column in key if column not in ordered)), key)
 
 
-def page_statement(page: PageRead, resolved: ResolvedTable) -> Statement:
-    """The ``SELECT`` of one page (``size + 1`` rows: the extra row says whether there is a next)."""
-    return page_sql(page, resolved.schema, resolved.column_types, page_keys(page, resolved))
+def page_plan(page: PageRead, resolved: ResolvedTable) -> tuple[OrderKeys, Statement]:
+    """The walk's total order and the ``SELECT`` of one page (``size + 1`` rows: the extra row says
+    whether there is a next)."""
+    keys = page_keys(page, resolved)
+    return keys, page_sql(page, resolved.schema, resolved.column_types, keys)
 
 
 def page_of(page: PageRead, keys: OrderKeys, rows: list[Row]) -> Page:

@@ -32,7 +32,7 @@ def query_text(spec: Read | PageRead | Write, resolved: ResolvedTable) -> str:
     if isinstance(spec, Read):
         return core.read_statement(spec, resolved)[0]
     if isinstance(spec, PageRead):
-        return core.page_statement(spec, resolved)[0]
+        return core.page_plan(spec, resolved)[1][0]
     if isinstance(spec, Insert) and core.uses_copy(spec):
         return copy_sql(spec, resolved.schema)
     return core.write_statements(spec, resolved)[0][0]
