@@ -6,11 +6,10 @@ pool of ``--capacity`` connections:
 
 * **axonstore** — ``PostgresStoreBackend.connect_named_sized(dsn, "bench", None, capacity)``:
   ``query(t, "id = '${id}'", {"id": k})``, ``insert(t, {...})``, ``mutate(t, "id = '${id}'", {...}, {...})``;
-* **raw psycopg** — an ``AsyncConnectionPool`` built with the backend's own arguments (min 0, max
-  capacity, 5 s timeout, max_idle 300, max_lifetime 1800, axonstore's ``_IdleClock`` for the
-  ``DEALLOCATE ALL`` reset and the idle-only check; ``prepare_threshold=None``, autocommit,
-  ``AsyncRawCursor``), psycopg's default loaders and ``dict_row``, and **the SQL text axonstore sends**,
-  captured on the wire (``tests._wire``) and printed;
+* **raw psycopg** — the pool a user would write (CONTRACT §8½, D16): ``AsyncConnectionPool`` (min 0, max
+  capacity, 5 s timeout, max_idle 300, max_lifetime 1800), ``prepare_threshold=None``, autocommit, no
+  reset, no check, ``AsyncRawCursor``, psycopg's default loaders and ``dict_row``, and **the SQL text
+  axonstore sends**, captured on the wire (``tests._wire``) and printed;
 * **SQLAlchemy** 2 async Core — ``create_async_engine("postgresql+psycopg://…")``, ``prepare_threshold=None``,
   ``isolation_level="AUTOCOMMIT"`` (so it sends one statement per op, like the others), pool size
   matched, ``select``/``insert``/``update`` constructs, rows as dicts;
@@ -485,8 +484,10 @@ class Config:
     capacity: int
 
 
-FULL: Final = Config(rounds=15, seq_ops=300, conc_ops=600, warm_ops=300, tasks=8, capacity=8)
-QUICK: Final = Config(rounds=3, seq_ops=200, conc_ops=400, warm_ops=100, tasks=8, capacity=8)
+# Issue 11's cells: sequential, and 16 tasks sharing a pool of 4 (tasks wait for connections, as in a
+# busy service); --tasks / --capacity change them.
+FULL: Final = Config(rounds=15, seq_ops=300, conc_ops=640, warm_ops=300, tasks=16, capacity=4)
+QUICK: Final = Config(rounds=3, seq_ops=200, conc_ops=320, warm_ops=100, tasks=16, capacity=4)
 
 
 async def warm(players: list[Contender], cfg: Config) -> None:
@@ -815,10 +816,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="JSON on stdout; the report goes to stderr")
     parser.add_argument("--profile", action="store_true", help="always print the cProfile breakdown")
     parser.add_argument("--rounds", type=int, help="override the number of rounds")
+    parser.add_argument("--tasks", type=int, help="tasks of the concurrent mode (16)")
+    parser.add_argument("--capacity", type=int, help="every contender's pool size (4)")
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
-    if args.rounds:
-        cfg = Config(**{**asdict(cfg), "rounds": args.rounds})
+    overrides = {"rounds": args.rounds, "tasks": args.tasks, "capacity": args.capacity}
+    cfg = Config(**{**asdict(cfg), **{key: value for key, value in overrides.items() if value}})
     out = sys.stderr if args.json else sys.stdout
     with _servers.bench_servers(pooler=True) as servers:
         env = _servers.environment(servers.dsn, servers)

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final, TypeAlias
+from typing import Final, TypeAlias, cast
 
 from axonstore._json import canonical_json
 from axonstore._text import trim
@@ -76,6 +76,7 @@ __all__ = [
     "json_default",
     "page_token",
     "parse_column_list",
+    "plain_value",
     "prepare_delete",
     "prepare_insert",
     "prepare_insert_many",
@@ -327,6 +328,21 @@ def _check_value(column: str, value: object) -> object:
         return value
     raise BadArgument(f"data[{column!r}]", "a str, number, bool, None, date/time, UUID, bytes, dict or list",
                       _kind(value))  # fmt: skip
+
+
+def plain_value(value: object) -> bool:
+    """Would :func:`_check_value` pass ``value`` as it is, needing no adaptation? A number, a bool,
+    text without lone surrogates, or another scalar a statement binds directly (date/time, UUID,
+    bytes, Decimal) — not ``None`` (written inline) and not a container (JSON). The warm path binds
+    such values without the full checks; any other value takes the cold path, which says what is wrong.
+    """
+    kind = type(value)
+    if kind is str:
+        text = cast(str, value)
+        return text.isascii() or _SURROGATE.search(text) is None
+    if kind is int or kind is float or kind is bool:
+        return True
+    return value is not None and isinstance(value, _VALUE_SCALARS) and not isinstance(value, str)
 
 
 def json_default(value: object) -> object:

@@ -127,6 +127,18 @@ class SchemaCache:
                 self._entries.move_to_end(key)
             return entry
 
+    def peek(self, key: tuple[str, str]) -> ResolvedTable | None:
+        """:meth:`get` without the lock, for the warm path: a dictionary read is atomic, and an entry
+        evicted by another thread meanwhile only means the caller rebuilds from the next lookup."""
+        entries = self._entries
+        entry = entries.get(key)
+        if entry is not None:
+            try:  # noqa: SIM105 - a `with suppress` costs more than the lookup it guards
+                entries.move_to_end(key)
+            except KeyError:  # evicted meanwhile: the entry read stands for this call
+                pass
+        return entry
+
     def put(self, key: tuple[str, str], entry: ResolvedTable) -> None:
         if not entry.column_types:
             return

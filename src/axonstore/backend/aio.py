@@ -100,6 +100,7 @@ from axonstore.operations import (
     check_transaction_options,
     prepare_read,
 )
+from axonstore.plans import COLD, WarmPlan
 from axonstore.rows import type_info_query
 from axonstore.schema import RESOLVE_SQL, SCHEMA_CACHE, ResolvedTable, resolve_from_rows, resolve_params
 from axonstore.sql import Statement, copy_sql
@@ -383,6 +384,32 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
             return [] if write.returning is not None else 0  # an empty batch: no I/O
         return await self._run(write, conn, self._write)
 
+    async def run_warm(self, plan: WarmPlan, params: list[object]) -> Any:
+        """A warm plan's one statement on a connection of the primary's pool (no pin: the verbs only
+        plan calls without ``conn=``); ``COLD`` after a failure a stale schema explains, which evicts
+        it — the cold path then re-resolves on another connection, as a failed hit does."""
+        self._enter()
+        async with _Lease(self, None) as conn:
+            try:
+                if plan.rows:
+                    cursor = conn.cursor(row_factory=self._types.row_factory)
+                    await cursor.execute(plan.sql, params)
+                    rows: list[Row] = await cursor.fetchall()
+                else:
+                    cursor = conn.cursor()
+                    await cursor.execute(plan.sql, params)
+                    return max(cursor.rowcount, 0)
+            except psycopg.Error as exc:
+                error = classify(plan.op, exc, self._dsn)
+                if not stale_after_hit(error):
+                    self._after_failure(error)
+                    raise error from exc
+                self.evict_stale(plan.table, error)
+                return COLD
+        if plan.op == "retrieve":
+            self._router.counted(None, fallback=True)
+        return rows
+
     # ---- the read verbs, with ``consistent_with=`` (CONTRACT §13) -----------------------------------
 
     async def query(
@@ -397,8 +424,8 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
     ) -> list[Row]:
         """Rows of ``table`` matching ``where``; with ``consistent_with=`` (a :meth:`write_token`, from
         any process) a reader serves only once it has replayed that write."""
-        if consistent_with is None:  # the warm path: no context manager, no second verb layer
-            return await self.run_rows(prepare_read(table, where, bindings, columns=columns), conn)
+        if consistent_with is None:  # the common path: no context manager
+            return await super().query(table, where, bindings, columns=columns, conn=conn)
         with requiring(parse_token(consistent_with)):
             return await super().query(table, where, bindings, columns=columns, conn=conn)
 
@@ -647,7 +674,7 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
                 if in_transaction or not stale_after_hit(error):
                     self._after_failure(error)
                     raise error from cause
-                self.evict_stale(spec, error)
+                self.evict_stale(spec.table, error)
             if in_transaction:
                 return await self._miss(conn, spec, key, run, in_transaction)
             # One introspection per table at a time: the tasks (threads) that missed together wait
@@ -878,7 +905,7 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
                         if started or in_transaction or not stale_after_hit(error):
                             self._after_failure(error)
                             raise error from cause
-                        self.evict_stale(read, error)
+                        self.evict_stale(read.table, error)
                     missed = self._stream_miss(conn, read, key, size, in_transaction)
                     try:
                         async for row in missed:

@@ -45,6 +45,7 @@ from axonstore.operations import (
     page_token,
 )
 from axonstore.otel import observer_for
+from axonstore.plans import WarmPlans
 from axonstore.rows import Row, TypeRegistry
 from axonstore.schema import SCHEMA_CACHE, ResolvedTable
 from axonstore.sql import (
@@ -148,11 +149,20 @@ class BackendCore:
             self, dsn, self._dsn_key, store_name, tracer_provider, meter_provider
         )
         self._global_telemetry = tracer_provider is None and meter_provider is None
+        self.warm = self._warm_plans()
 
     def observe_global_providers(self) -> None:
         """When the pool opens: pick up a global OpenTelemetry provider set since construction."""
         if self._observer is None and self._global_telemetry:
             self._observer = observer_for(self, self._dsn, self._dsn_key, self.store_name)
+            self.warm = self._warm_plans()
+
+    def _warm_plans(self) -> WarmPlans | None:
+        """Warm plans while an operation needs nothing but its statement: no telemetry (a span per
+        operation) and no read routing (a reader to pick, a commit LSN to read after each write)."""
+        if self._observer is not None or self._captures:
+            return None
+        return WarmPlans(self.cache_key, SCHEMA_CACHE, unplannable=_copied)
 
     def traced_transaction(self, isolation: str | None, read_only: bool) -> Any:
         """The span of a ``transaction()`` block (a no-op context manager when telemetry is off)."""
@@ -213,13 +223,13 @@ class BackendCore:
         """Log with the masked DSN attached."""
         log_masked(logger, level, message, self._dsn, **fields)
 
-    def evict_stale(self, spec: Spec, error: StoreError) -> None:
-        """Forget the cached schema of ``spec``'s table after a hit failed as if it were stale."""
-        SCHEMA_CACHE.evict(self.cache_key(spec.table))
+    def evict_stale(self, table: str, error: StoreError) -> None:
+        """Forget the cached schema of ``table`` after a hit failed as if it were stale."""
+        SCHEMA_CACHE.evict(self.cache_key(table))
         self.log(
             _log_cache,
             logging.WARNING,
-            f"possible schema drift on `{spec.table}` (SQLSTATE {getattr(error, 'sqlstate', '?')}): "
+            f"possible schema drift on `{table}` (SQLSTATE {getattr(error, 'sqlstate', '?')}): "
             "cache entry evicted, re-resolving",
         )
 
@@ -290,6 +300,10 @@ def page_of(page: PageRead, keys: OrderKeys, rows: list[Row]) -> Page:
         for row in rows:
             row.pop(ROW_IDENTITY, None)
     return Page(cast("list[dict[str, object]]", rows), token)
+
+
+def _copied(spec: object) -> bool:
+    return isinstance(spec, Insert) and uses_copy(spec)
 
 
 def uses_copy(insert: Insert) -> bool:

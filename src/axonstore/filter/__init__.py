@@ -127,6 +127,7 @@ __all__ = [
     "render_aggregate_select",
     "render_bounds",
     "render_group_by_suffix",
+    "reusable",
 ]
 
 MAX_EXPRESSION_CHARS: Final = 65_536  # CONTRACT §5.3: longer is FilterTooLong, before tokenising
@@ -212,6 +213,14 @@ def _parse_text(expr: str, interp: Callable[[str], str]) -> Filter | None:
     if parsed is not None:
         parsed.source = expr
     return parsed
+
+
+def reusable(parsed: Filter) -> bool:
+    """Does ``parsed`` stand for its expression whatever the bindings? True for a parse the cache
+    holds; false for one that read a binding while parsing (an ``interval '${n} days'``), for a
+    composed filter and for an expression too long to cache — a warm plan may only keep the former."""
+    source = parsed.source
+    return source is not None and _CACHE.items.get(source) is parsed
 
 
 def parse_filter(expr: str, bindings: Mapping[str, object] | None = None) -> Filter | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator
-from typing import Literal, cast, overload
+from typing import Any, Literal, cast, overload
 
 from axonstore.operations import (
     Bindings,
@@ -32,6 +32,7 @@ from axonstore.operations import (
     prepare_update,
     prepare_upsert,
 )
+from axonstore.plans import COLD, WarmPlan, WarmPlans
 from axonstore.stream import DEFAULT_MAX_ROWS, Backpressure, CancelSignal, PolicyGate, RowStreamOutcome
 from axonstore.verbs._shared import Row, Rows, bounded_max_rows, gate
 
@@ -40,6 +41,11 @@ __all__ = ["AsyncVerbs"]
 
 class AsyncVerbs(ABC):
     """The verbs of an async backend, over five ``run_*`` methods it implements."""
+
+    #: The warm plans of a backend that keeps them (PostgreSQL, while telemetry and read routing are
+    #: off); a repeated call then skips its preparation (:mod:`axonstore.plans`). ``None``: every call
+    #: is prepared.
+    warm: WarmPlans | None = None
 
     # ---- what a backend implements ----------------------------------------------------------------
 
@@ -65,6 +71,12 @@ class AsyncVerbs(ABC):
     async def run_write(self, write: Write, conn: object) -> int | list[Row]:
         """A prepared write: its row count, or the rows it returned."""
 
+    async def run_warm(self, plan: WarmPlan, params: list[object]) -> Any:
+        """Run a warm plan on a connection of the pool: its rows or row count, or :data:`COLD` when
+        the cached schema proved stale (the call then takes the cold path, which re-resolves). Only a
+        backend that sets :attr:`warm` is asked."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no warm plans")
+
     # ---- the verbs --------------------------------------------------------------------------------
 
     async def query(
@@ -77,6 +89,13 @@ class AsyncVerbs(ABC):
         conn: object = None,
     ) -> list[Row]:
         """Rows of ``table`` matching ``where`` (only ``columns``, when given), as JSON-safe dicts."""
+        warm = self.warm
+        if warm is not None and conn is None:
+            hit = warm.query(table, where, bindings, columns)
+            if hit is not None:
+                done = await self.run_warm(*hit)
+                if done is not COLD:
+                    return cast("list[Row]", done)
         return await self.run_rows(prepare_read(table, where, bindings, columns=columns), conn)
 
     @overload
@@ -89,6 +108,13 @@ class AsyncVerbs(ABC):
         self, table: str, data: Data, *, returning: str = "", conn: object = None
     ) -> int | list[Row]:
         """Insert one row (a mapping, or (column, value) pairs in order): 1, or the returned row."""
+        warm = self.warm
+        if warm is not None and conn is None:
+            hit = warm.insert(table, data, returning)
+            if hit is not None:
+                done = await self.run_warm(*hit)
+                if done is not COLD:
+                    return cast("int | list[Row]", done)
         return await self.run_write(prepare_insert(table, data, returning=returning), conn)
 
     @overload
@@ -177,6 +203,13 @@ class AsyncVerbs(ABC):
         returning: str = "",
     ) -> int | list[Row]:
         """Update the rows matching ``where``; a blank ``where`` needs ``all_rows=True`` (D3)."""
+        warm = self.warm
+        if warm is not None and conn is None and all_rows is False:
+            hit = warm.update(table, where, data, bindings, returning)
+            if hit is not None:
+                done = await self.run_warm(*hit)
+                if done is not COLD:
+                    return cast("int | list[Row]", done)
         spec = prepare_update(table, where, data, bindings, all_rows=all_rows, returning=returning)
         return await self.run_write(spec, conn)
 
@@ -213,6 +246,13 @@ class AsyncVerbs(ABC):
         returning: str = "",
     ) -> int | list[Row]:
         """Delete the rows matching ``where``; a blank ``where`` needs ``all_rows=True`` (D3)."""
+        warm = self.warm
+        if warm is not None and conn is None and all_rows is False:
+            hit = warm.delete(table, where, bindings, returning)
+            if hit is not None:
+                done = await self.run_warm(*hit)
+                if done is not COLD:
+                    return cast("int | list[Row]", done)
         spec = prepare_delete(table, where, bindings, all_rows=all_rows, returning=returning)
         return await self.run_write(spec, conn)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Generator
-from typing import Literal, cast, overload
+from typing import Any, Literal, cast, overload
 
 from axonstore.operations import (
     Bindings,
@@ -34,6 +34,7 @@ from axonstore.operations import (
     prepare_update,
     prepare_upsert,
 )
+from axonstore.plans import COLD, WarmPlan, WarmPlans
 from axonstore.stream import DEFAULT_MAX_ROWS, Backpressure, CancelSignal, PolicyGate, RowStreamOutcome
 from axonstore.verbs._shared import Row, Rows, bounded_max_rows, gate
 
@@ -42,6 +43,11 @@ __all__ = ["SyncVerbs"]
 
 class SyncVerbs(ABC):
     """The verbs of an async backend, over five ``run_*`` methods it implements."""
+
+    #: The warm plans of a backend that keeps them (PostgreSQL, while telemetry and read routing are
+    #: off); a repeated call then skips its preparation (:mod:`axonstore.plans`). ``None``: every call
+    #: is prepared.
+    warm: WarmPlans | None = None
 
     # ---- what a backend implements ----------------------------------------------------------------
 
@@ -67,6 +73,12 @@ class SyncVerbs(ABC):
     def run_write(self, write: Write, conn: object) -> int | list[Row]:
         """A prepared write: its row count, or the rows it returned."""
 
+    def run_warm(self, plan: WarmPlan, params: list[object]) -> Any:
+        """Run a warm plan on a connection of the pool: its rows or row count, or :data:`COLD` when
+        the cached schema proved stale (the call then takes the cold path, which re-resolves). Only a
+        backend that sets :attr:`warm` is asked."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no warm plans")
+
     # ---- the verbs --------------------------------------------------------------------------------
 
     def query(
@@ -79,6 +91,13 @@ class SyncVerbs(ABC):
         conn: object = None,
     ) -> list[Row]:
         """Rows of ``table`` matching ``where`` (only ``columns``, when given), as JSON-safe dicts."""
+        warm = self.warm
+        if warm is not None and conn is None:
+            hit = warm.query(table, where, bindings, columns)
+            if hit is not None:
+                done = self.run_warm(*hit)
+                if done is not COLD:
+                    return cast("list[Row]", done)
         return self.run_rows(prepare_read(table, where, bindings, columns=columns), conn)
 
     @overload
@@ -89,6 +108,13 @@ class SyncVerbs(ABC):
     def insert(self, table: str, data: Data, *, returning: str, conn: object = None) -> list[Row]: ...
     def insert(self, table: str, data: Data, *, returning: str = "", conn: object = None) -> int | list[Row]:
         """Insert one row (a mapping, or (column, value) pairs in order): 1, or the returned row."""
+        warm = self.warm
+        if warm is not None and conn is None:
+            hit = warm.insert(table, data, returning)
+            if hit is not None:
+                done = self.run_warm(*hit)
+                if done is not COLD:
+                    return cast("int | list[Row]", done)
         return self.run_write(prepare_insert(table, data, returning=returning), conn)
 
     @overload
@@ -175,6 +201,13 @@ class SyncVerbs(ABC):
         returning: str = "",
     ) -> int | list[Row]:
         """Update the rows matching ``where``; a blank ``where`` needs ``all_rows=True`` (D3)."""
+        warm = self.warm
+        if warm is not None and conn is None and all_rows is False:
+            hit = warm.update(table, where, data, bindings, returning)
+            if hit is not None:
+                done = self.run_warm(*hit)
+                if done is not COLD:
+                    return cast("int | list[Row]", done)
         spec = prepare_update(table, where, data, bindings, all_rows=all_rows, returning=returning)
         return self.run_write(spec, conn)
 
@@ -211,6 +244,13 @@ class SyncVerbs(ABC):
         returning: str = "",
     ) -> int | list[Row]:
         """Delete the rows matching ``where``; a blank ``where`` needs ``all_rows=True`` (D3)."""
+        warm = self.warm
+        if warm is not None and conn is None and all_rows is False:
+            hit = warm.delete(table, where, bindings, returning)
+            if hit is not None:
+                done = self.run_warm(*hit)
+                if done is not COLD:
+                    return cast("int | list[Row]", done)
         spec = prepare_delete(table, where, bindings, all_rows=all_rows, returning=returning)
         return self.run_write(spec, conn)
 

@@ -1,0 +1,103 @@
+"""Warm plans on a real server (``axonstore.plans``): a repeated call sends exactly the cold call's
+statement, heals when the schema moved, and stays out of pins, transactions, telemetry and routing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+from axonstore import PostgresStoreBackend, UnknownColumn
+from tests._wire import WireLog
+from tests.backend import make_backend
+
+
+def _table(admin: psycopg.Connection[Any], name: str) -> None:
+    admin.execute(f"CREATE TABLE {name} (id int PRIMARY KEY, name text, qty int8)")
+    admin.execute(f"INSERT INTO {name} SELECT i, 'n' || i, i FROM generate_series(1, 5) AS i")
+
+
+async def _verb(backend: PostgresStoreBackend, table: str, verb: str, n: int) -> object:
+    if verb == "query":
+        return await backend.query(table, "id = '${id}'", {"id": str(n)}, columns="id, name")
+    if verb == "insert":
+        return await backend.insert(table, {"id": 100 + n, "name": f"x{n}", "qty": n}, returning="id")
+    if verb == "mutate":
+        return await backend.mutate(table, "id = '${id}'", {"qty": 10 * n}, {"id": str(n)})
+    return await backend.purge(table, "id = '${id}'", {"id": str(n)})
+
+
+@pytest.mark.parametrize("verb", ["query", "insert", "mutate", "purge"])
+async def test_a_warm_call_sends_the_cold_calls_statement_and_gets_its_answer(
+    dsn: str, admin: psycopg.Connection[Any], unique_name: str, wire_log: WireLog, verb: str
+) -> None:
+    _table(admin, unique_name)
+    async with make_backend(dsn, capacity=1) as backend:
+        await backend.warm_schema(unique_name)  # the first call below is already a cache hit
+        first = wire_log.mark()
+        cold = await _verb(backend, unique_name, verb, 1)
+        second = wire_log.mark()
+        warm = await _verb(backend, unique_name, verb, 2)
+        assert warm is not None and backend.warm is not None and len(backend.warm) >= 1
+        third = wire_log.mark()
+        cold_sent = [e.detail for e in wire_log.since(first)[: second - first] if e.kind == "parse"]
+        warm_sent = [e.detail for e in wire_log.since(second)[: third - second] if e.kind == "parse"]
+        assert cold_sent == warm_sent and len(warm_sent) == 1  # one statement, the same text
+    expected = {
+        "query": ([{"id": 1, "name": "n1"}], [{"id": 2, "name": "n2"}]),
+        "insert": ([{"id": 101}], [{"id": 102}]),
+        "mutate": (1, 1),
+        "purge": (1, 1),
+    }[verb]
+    assert (cold, warm) == expected
+    if verb == "mutate":
+        assert admin.execute(f"SELECT qty FROM {unique_name} WHERE id IN (1, 2) ORDER BY id").fetchall() == [
+            (10,),
+            (20,),
+        ]
+
+
+async def test_a_warm_query_on_a_renamed_column_re_resolves_and_says_what_is_missing(
+    dsn: str, admin: psycopg.Connection[Any], unique_name: str
+) -> None:
+    _table(admin, unique_name)
+    async with make_backend(dsn) as backend:
+        assert len(await backend.query(unique_name, "name = 'n1'")) == 1
+        assert len(await backend.query(unique_name, "name = 'n1'")) == 1  # warm
+        admin.execute(f"ALTER TABLE {unique_name} RENAME COLUMN name TO title")
+        with pytest.raises(UnknownColumn) as missing:  # 42703 on the plan: evicted, re-resolved (D4)
+            await backend.query(unique_name, "name = 'n1'")
+        assert missing.value.column == "name" and "title" in missing.value.columns
+        assert len(await backend.query(unique_name, "title = 'n1'")) == 1
+
+
+async def test_null_patterns_json_and_pins_take_the_cold_path_with_the_same_results(
+    dsn: str, admin: psycopg.Connection[Any], unique_name: str
+) -> None:
+    admin.execute(f"CREATE TABLE {unique_name} (id int PRIMARY KEY, name text, meta jsonb)")
+    async with make_backend(dsn) as backend:
+        for n, name in enumerate(["a", None, "c", None]):  # the NULL pattern flips every call
+            assert await backend.insert(unique_name, {"id": n, "name": name, "meta": None}) == 1
+        assert await backend.insert(unique_name, {"id": 9, "name": "j", "meta": {"k": [1]}}) == 1
+        async with backend.transaction() as tx:
+            assert await backend.mutate(unique_name, "id = 9", {"name": "t"}, conn=tx) == 1
+            assert await backend.mutate(unique_name, "id = 9", {"name": "u"}, conn=tx) == 1
+        rows = await backend.query(unique_name, "id >= 0")
+    assert sorted((r["id"], r["name"], r["meta"]) for r in rows) == [
+        (0, "a", None),
+        (1, None, None),
+        (2, "c", None),
+        (3, None, None),
+        (9, "u", {"k": [1]}),
+    ]
+
+
+def test_telemetry_and_read_routing_turn_warm_plans_off() -> None:
+    dsn = "postgresql://app@db.internal/app"  # no I/O: construction decides
+    assert PostgresStoreBackend.connect(dsn).warm is not None
+    traced = PostgresStoreBackend.connect(dsn, tracer_provider=TracerProvider())
+    assert traced.warm is None  # every operation is a span
+    routed = PostgresStoreBackend.connect(dsn, readers=[dsn])
+    assert routed.warm is None  # reads pick a reader, writes read their commit LSN
