@@ -300,7 +300,7 @@ def check_bindings(bindings: object) -> Bindings:
     """``None`` or a mapping of names to text values (numbers and booleans are written as text)."""
     if bindings is None:
         return None
-    if not isinstance(bindings, Mapping):
+    if type(bindings) is not dict and not isinstance(bindings, Mapping):  # the ABC test only when needed
         raise BadArgument("bindings", "a mapping of names to text values (a dict)", _kind(bindings))
     for name, value in bindings.items():
         if type(name) is not str:

@@ -66,13 +66,15 @@ class WarmPlan:
 
     ``nulls`` says, per data column, whether the building call wrote ``NULL`` (inline, no parameter);
     ``where`` renders the filter's parameters from the bindings (``None``: no filter); ``rows``: the
-    statement returns rows (a query, or ``returning=``) rather than a count.
+    statement returns rows (a query, or ``returning=``) rather than a count. ``resolved`` is the schema
+    it was rendered from, cached under ``cache_key``.
     """
 
     op: str
     table: str
     sql: str
     resolved: ResolvedTable
+    cache_key: tuple[str, str]
     nulls: tuple[bool, ...]
     where: RenderPlan | None
     rows: bool
@@ -84,6 +86,13 @@ class WarmPlan:
         return values + self.where.params(bindings)
 
 
+#: What the table holds for a call shape that cannot be planned on a schema (see :func:`_plan`).
+@dataclass(frozen=True, slots=True)
+class _Unplannable:
+    resolved: ResolvedTable
+    cache_key: tuple[str, str]
+
+
 class WarmPlans:
     """The plans of one backend, keyed by call shape, over the schema cache ``schemas`` (where
     ``cache_key(table)`` finds a table's schema).
@@ -92,6 +101,9 @@ class WarmPlans:
     takes the cold path (which also raises any error the call deserves — the checks a warm call skips
     are the ones its values were already known to pass). ``unplannable`` names the operations the
     backend runs another way than one statement (a ``COPY``).
+
+    The methods are the hot path of every warm call, so they are written for it: one lookup, one
+    identity test against the cached schema, no closures; everything else happens once per shape.
     """
 
     __slots__ = ("_cache_key", "_plans", "_schemas", "_unplannable")
@@ -106,28 +118,28 @@ class WarmPlans:
         self._cache_key = cache_key
         self._schemas = schemas
         self._unplannable = unplannable
-        self._plans: dict[Key, WarmPlan | ResolvedTable] = {}
+        self._plans: dict[Key, WarmPlan | _Unplannable] = {}
 
     def query(self, table: str, where: str, bindings: Bindings, columns: str) -> Hit | None:
         """A ``query(table, where, bindings, columns=…)``."""
-        plan = self._current(
-            ("retrieve", table, where, columns),
-            table,
-            lambda: prepare_read(table, where, bindings, columns=columns),
-        )
-        return None if plan is None else (plan, plan.params([], check_bindings(bindings)))
+        key = ("retrieve", table, where, columns)
+        plan = self._find(key)
+        if plan is None:
+            plan = self._learn(key, table, prepare_read, (table, where, bindings), {"columns": columns})
+            if plan is None:
+                return None
+        return plan, plan.params([], check_bindings(bindings))
 
     def insert(self, table: str, data: object, returning: str) -> Hit | None:
         """An ``insert(table, {...}, returning=…)`` of a dict."""
         if type(data) is not dict:
             return None
-        plan = self._current(
-            ("persist", table, tuple(data), returning),
-            table,
-            lambda: prepare_insert(table, data, returning=returning),
-        )
+        key = ("persist", table, tuple(data), returning)
+        plan = self._find(key)
         if plan is None:
-            return None
+            plan = self._learn(key, table, prepare_insert, (table, data), {"returning": returning})
+            if plan is None:
+                return None
         values = _values(plan.nulls, data)
         return None if values is None else (plan, values)
 
@@ -135,51 +147,69 @@ class WarmPlans:
         """A ``mutate(table, where, {...}, bindings, returning=…)`` of a dict (never ``all_rows``)."""
         if type(data) is not dict:
             return None
-        plan = self._current(
-            ("mutate", table, where, tuple(data), returning),
-            table,
-            lambda: prepare_update(table, where, data, bindings, returning=returning),
-        )
+        key = ("mutate", table, where, tuple(data), returning)
+        plan = self._find(key)
         if plan is None:
-            return None
+            plan = self._learn(
+                key, table, prepare_update, (table, where, data, bindings), {"returning": returning}
+            )
+            if plan is None:
+                return None
         values = _values(plan.nulls, data)
-        return None if values is None else (plan, plan.params(values, check_bindings(bindings)))
+        if values is None:
+            return None
+        return plan, plan.params(values, check_bindings(bindings))
 
     def delete(self, table: str, where: str, bindings: Bindings, returning: str) -> Hit | None:
         """A ``purge(table, where, bindings, returning=…)`` (never ``all_rows``)."""
-        plan = self._current(
-            ("purge", table, where, returning),
-            table,
-            lambda: prepare_delete(table, where, bindings, returning=returning),
-        )
-        return None if plan is None else (plan, plan.params([], check_bindings(bindings)))
+        key = ("purge", table, where, returning)
+        plan = self._find(key)
+        if plan is None:
+            plan = self._learn(key, table, prepare_delete, (table, where, bindings), {"returning": returning})
+            if plan is None:
+                return None
+        return plan, plan.params([], check_bindings(bindings))
 
     def __len__(self) -> int:
         return len(self._plans)
 
-    def _current(self, key: Key, table: str, prepare: Callable[[], Spec]) -> WarmPlan | None:
-        """The plan for ``key`` rendered from the schema cached now; built — or found unplannable,
-        remembered as the schema itself — when the entry was not made from that schema. ``prepare``
-        is the cold path's first step: its errors are the call's."""
+    def _find(self, key: Key) -> WarmPlan | None:
+        """The plan for ``key`` when the schema it was rendered from is still the cached one."""
         try:
-            resolved = self._schemas.peek(self._cache_key(table))
             entry = self._plans.get(key)
-        except TypeError:  # an unhashable argument: the cold path says what is wrong with it
+        except TypeError:  # an unhashable argument: not a shape (the cold path says what is wrong)
+            return None
+        if type(entry) is WarmPlan and entry.resolved is self._schemas.peek(entry.cache_key):
+            return entry
+        return None
+
+    def _learn(
+        self,
+        key: Key,
+        table: str,
+        prepare: Callable[..., Spec],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+    ) -> WarmPlan | None:
+        """Build the plan of ``key`` from the schema cached now (``None``: not cached, or the shape
+        cannot be planned on it — remembered until the schema changes). ``prepare`` is the cold path's
+        first step: its errors are the call's."""
+        try:
+            cache_key = self._cache_key(table)
+            resolved = self._schemas.peek(cache_key)
+            entry = self._plans.get(key)
+        except TypeError:
             return None
         if resolved is None:
             return None  # the cold path resolves the table
-        if entry is not None:
-            if type(entry) is WarmPlan:
-                if entry.resolved is resolved:
-                    return entry
-            elif entry is resolved:
-                return None  # this shape cannot be planned on this schema
-        spec = prepare()
+        if type(entry) is _Unplannable and entry.resolved is resolved:
+            return None
+        spec = prepare(*args, **kwargs)
         unplannable = self._unplannable is not None and self._unplannable(spec)
-        plan = None if unplannable else _plan(spec, resolved)
+        plan = None if unplannable else _plan(spec, resolved, cache_key)
         if len(self._plans) >= MAX_PLANS:
             self._plans.clear()
-        self._plans[key] = resolved if plan is None else plan
+        self._plans[key] = _Unplannable(resolved, cache_key) if plan is None else plan
         return plan
 
 
@@ -198,7 +228,7 @@ def _render(spec: Spec, resolved: ResolvedTable) -> Statement:
     return delete_sql(spec, schema, types)
 
 
-def _plan(spec: Spec, resolved: ResolvedTable) -> WarmPlan | None:
+def _plan(spec: Spec, resolved: ResolvedTable, cache_key: tuple[str, str]) -> WarmPlan | None:
     """The plan of ``spec`` on ``resolved`` — ``None`` when a warm call could not bind it faithfully:
     a column the cached schema lacks (the cold path re-resolves), a filter that read a binding while
     parsing, a value needing adaptation (a container), or parameters that disagree with the renderer's.
@@ -221,20 +251,29 @@ def _plan(spec: Spec, resolved: ResolvedTable) -> WarmPlan | None:
         where = plan_for(parsed, len(values), resolved.column_types, text_search=spec.text_search)  # type: ignore[union-attr]
     rows = True if isinstance(spec, Read) else spec.returning is not None
     sql, params = _render(spec, resolved)
-    plan = WarmPlan(spec.op, spec.table, sql, resolved, nulls, where, rows)
+    plan = WarmPlan(spec.op, spec.table, sql, resolved, cache_key, nulls, where, rows)
     return plan if plan.params(values, bindings) == params else None
 
 
 def _values(nulls: tuple[bool, ...], data: dict[str, object]) -> list[object] | None:
     """The data values a plan binds, or ``None`` when one needs the cold path (its ``NULL`` pattern
     differs from the plan's, or the value is not plain)."""
-    values: list[object] = []
-    for null, value in zip(nulls, data.values(), strict=True):
-        if value is None:
-            if not null:
+    values = list(data.values())
+    if True in nulls:
+        kept: list[object] = []
+        for null, value in zip(nulls, values, strict=True):
+            if (value is None) is not null:
                 return None
-        elif null or not plain_value(value):
+            if not null:
+                kept.append(value)
+        values = kept
+    for value in values:
+        kind = type(value)
+        # The common kinds inline (this runs for every value of every warm write); the rest, and text
+        # that is not ASCII (a lone surrogate is refused by the cold path), by the full test.
+        if kind is str:
+            if not value.isascii() and not plain_value(value):  # type: ignore[attr-defined]
+                return None
+        elif kind is not int and kind is not float and kind is not bool and not plain_value(value):
             return None
-        else:
-            values.append(value)
     return values

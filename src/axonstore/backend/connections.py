@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import weakref
 from time import monotonic
 from typing import Any, Final, LiteralString
 
@@ -143,20 +142,22 @@ STATEMENT_TIMEOUT_SQL: Final = "SELECT pg_catalog.set_config('statement_timeout'
 
 
 class IdleClock:
-    """When each connection was last known good, so only long-idle connections are checked."""
+    """When each connection was last known good, so only long-idle connections are checked.
 
-    __slots__ = ("_seen",)
+    The time is kept on the connection itself, as psycopg_pool keeps its own bookkeeping
+    (``_expire_at``): recording it runs on every operation, and an attribute costs a fraction of a
+    weak dictionary's entry; it goes with the connection when the pool drops it.
+    """
 
-    def __init__(self) -> None:
-        self._seen: weakref.WeakKeyDictionary[object, float] = weakref.WeakKeyDictionary()
+    __slots__ = ()
 
     def seen(self, conn: object) -> None:
         """``conn`` just worked."""
-        self._seen[conn] = monotonic()
+        conn._axonstore_seen_at = monotonic()  # type: ignore[attr-defined]
 
     def due(self, conn: object) -> bool:
         """Has ``conn`` been idle long enough (or never seen) to need a check before hand-out?"""
-        last = self._seen.get(conn)
+        last: float | None = getattr(conn, "_axonstore_seen_at", None)
         return last is None or monotonic() - last >= CHECK_AFTER_IDLE
 
 

@@ -380,23 +380,25 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         plan calls without ``conn=``); ``COLD`` after a failure a stale schema explains, which evicts
         it — the cold path then re-resolves on another connection, as a failed hit does."""
         self._enter()
-        with _Lease(self, None) as conn:
-            try:
-                if plan.rows:
-                    cursor = conn.cursor(row_factory=self._types.row_factory)
-                    cursor.execute(plan.sql, params)
-                    rows: list[Row] = cursor.fetchall()
-                else:
-                    cursor = conn.cursor()
-                    cursor.execute(plan.sql, params)
-                    return max(cursor.rowcount, 0)
-            except psycopg.Error as exc:
-                error = classify(plan.op, exc, self._dsn)
-                if not stale_after_hit(error):
-                    self._after_failure(error)
-                    raise error from exc
-                self.evict_stale(plan.table, error)
-                return COLD
+        conn = self._acquire()
+        try:
+            if plan.rows:
+                cursor = conn.cursor(row_factory=self._types.row_factory)
+                cursor.execute(plan.sql, params)
+                rows: list[Row] = cursor.fetchall()
+            else:
+                cursor = conn.cursor()
+                cursor.execute(plan.sql, params)
+                return max(cursor.rowcount, 0)
+        except psycopg.Error as exc:
+            error = classify(plan.op, exc, self._dsn)
+            if not stale_after_hit(error):
+                self._after_failure(error)
+                raise error from exc
+            self.evict_stale(plan.table, error)
+            return COLD
+        finally:
+            self._release(conn)
         if plan.op == "retrieve":
             self._router.counted(None, fallback=True)
         return rows
@@ -958,6 +960,25 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         if self._closed:
             raise Connect(f"this {type(self).__name__} was closed — create a new one")
 
+    def _acquire(self) -> Conn:
+        """A connection of the primary's pool for one operation; :meth:`_release` gives it back."""
+        if not self._opened:
+            self._open()
+        try:
+            conn: Conn = self._pool.getconn()
+        except PoolTimeout:
+            error = self._diagnose()
+            raise error from None
+        self._in_use += 1
+        return conn
+
+    def _release(self, conn: Conn) -> None:
+        """Give back a connection from :meth:`_acquire` (its use is its health: the idle clock
+        restarts)."""
+        self._in_use -= 1
+        self._clock.seen(conn)
+        self._pool.putconn(conn)
+
     def _open(self) -> None:
         """Open the pool on first use (once, whichever task or thread gets here first)."""
         with self._opening:
@@ -1174,24 +1195,18 @@ class _Lease:
                     raise TransactionClosed()
                 raise Connect(RELEASED_PIN_REASON)
             return conn
-        if not backend._opened:
-            backend._open()
         reader = self._reader
-        if reader is not None:
+        if reader is None:
+            conn = backend._acquire()
+        else:
+            if not backend._opened:
+                backend._open()
             try:
                 conn = self._pool.getconn(timeout=READER_ACQUIRE_TIMEOUT)
             except PoolTimeout:
                 # No diagnosis: the read goes to the primary now, and the probe judges the reader.
                 masked = backend._router.readers[reader].masked
                 raise Connect(f"reader {masked}: no connection within {READER_ACQUIRE_TIMEOUT:g} s") from None
-            self._conn = conn
-            return conn
-        try:
-            conn = backend._pool.getconn()
-        except PoolTimeout:
-            error = backend._diagnose()
-            raise error from None
-        backend._in_use += 1
         self._conn = conn
         return conn
 
@@ -1199,11 +1214,11 @@ class _Lease:
         conn = self._conn
         if conn is not None:
             self._conn = None
-            backend = self._backend
             if self._reader is None:
-                backend._in_use -= 1
-            backend._clock.seen(conn)
-            self._pool.putconn(conn)
+                self._backend._release(conn)
+            else:
+                self._backend._clock.seen(conn)
+                self._pool.putconn(conn)
 
 
 def _owned(pin: Pin, backend: PostgresStoreBackend) -> bool:
