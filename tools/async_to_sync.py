@@ -56,6 +56,7 @@ RENAMES = {
     "__anext__": "__next__",
     "StopAsyncIteration": "StopIteration",
     "drain_with_policy": "drain_rows",
+    "adrain_chunks": "drain_chunks",
     "stream_with_policy": "iter_with_policy",
 }
 _WORDS = re.compile(r"\b(" + "|".join(sorted(RENAMES, key=len, reverse=True)) + r")\b")

@@ -32,7 +32,9 @@ __all__ = [
     "CancelSignal",
     "PolicyGate",
     "RowStreamOutcome",
+    "adrain_chunks",
     "check_max_rows",
+    "drain_chunks",
     "drain_rows",
     "drain_with_policy",
     "is_cancelled",
@@ -141,7 +143,8 @@ class PolicyGate:
         self._bound = max_rows
         self._cancel = cancel
         self._kept = 0
-        self._window: deque[Row] = deque()
+        # DROP_OLDEST's window drops its oldest row by itself (``maxlen``), a chunk at a time too.
+        self._window: deque[Row] = deque(maxlen=max_rows if policy is Backpressure.DROP_OLDEST else None)
         self.outcome = outcome if outcome is not None else RowStreamOutcome()
 
     def offer(self, row: Row) -> int:
@@ -154,10 +157,9 @@ class PolicyGate:
         policy = self._policy
         if policy is Backpressure.DROP_OLDEST:
             window = self._window
+            if len(window) == self._bound:
+                outcome.dropped += 1  # the append below pushes the oldest row out
             window.append(row)
-            if len(window) > self._bound:
-                window.popleft()
-                outcome.dropped += 1
             return HOLD
         if policy is not Backpressure.DEGRADE_QUALITY and self._kept >= self._bound:
             if policy is Backpressure.FAIL:
@@ -170,6 +172,38 @@ class PolicyGate:
             return STOP
         self._kept += 1
         return KEEP
+
+    def offer_chunk(self, rows: list[Row], kept: list[Row]) -> bool:
+        """:meth:`offer` for each of ``rows`` in order, the rows to keep appended to ``kept``; ``False``
+        once the stream must stop. Without a cancel signal (checked before every row, so it keeps
+        :meth:`offer`'s exactness) the chunk is decided at once: a chunk of a thousand rows costs a few
+        list operations, not a thousand calls."""
+        if self._cancel is not None:
+            for row in rows:
+                verdict = self.offer(row)
+                if verdict == KEEP:
+                    kept.append(row)
+                elif verdict == STOP:
+                    return False
+            return True
+        outcome = self.outcome
+        policy = self._policy
+        count = len(rows)
+        if policy is Backpressure.DROP_OLDEST:
+            outcome.total_seen += count
+            outcome.dropped += max(0, len(self._window) + count - self._bound)
+            self._window.extend(rows)
+            return True
+        room = count if policy is Backpressure.DEGRADE_QUALITY else self._bound - self._kept
+        if count <= room:
+            outcome.total_seen += count
+            self._kept += count
+            kept.extend(rows)
+            return True
+        kept.extend(rows[:room])  # the rows up to the bound, then the one past it stops the stream
+        outcome.total_seen += room
+        self._kept += room
+        return self.offer(rows[room]) != STOP
 
     @property
     def fetch_size(self) -> int:
@@ -211,6 +245,26 @@ async def drain_with_policy(source: AsyncIterator[Row], gate: PolicyGate) -> Row
         if verdict == KEEP:
             kept.append(row)
         elif verdict == STOP:
+            break
+    return gate.finish(kept)
+
+
+async def adrain_chunks(source: AsyncIterator[list[Row]], gate: PolicyGate) -> RowStreamOutcome:
+    """:func:`drain_with_policy` for a source of row chunks (the PostgreSQL backend's streams)."""
+    kept: list[Row] = []
+    offer_chunk = gate.offer_chunk
+    async for chunk in source:
+        if not offer_chunk(chunk, kept):
+            break
+    return gate.finish(kept)
+
+
+def drain_chunks(source: Iterable[list[Row]], gate: PolicyGate) -> RowStreamOutcome:
+    """:func:`adrain_chunks` for a synchronous source (the sync backend's streams)."""
+    kept: list[Row] = []
+    offer_chunk = gate.offer_chunk
+    for chunk in source:
+        if not offer_chunk(chunk, kept):
             break
     return gate.finish(kept)
 

@@ -110,7 +110,7 @@ from axonstore.stream import (
     CancelSignal,
     PolicyGate,
     RowStreamOutcome,
-    drain_with_policy,
+    adrain_chunks,
     is_cancelled,
 )
 from axonstore.verbs import Row, bounded_max_rows
@@ -346,7 +346,7 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
         size = gate.fetch_size if CHUNKED_STREAMS else 1
         rows = self._stream(read, conn, size)
         try:
-            return await drain_with_policy(rows, gate)
+            return await adrain_chunks(rows, gate)
         except BaseException as exc:
             # A drain that failed (FAIL past the bound, a cancelled task) is a failed operation: thrown
             # into the stream, it rolls the miss path back and caches nothing (D8).
@@ -367,12 +367,13 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
     ) -> AsyncGenerator[Row, None]:
         size = 1 if not CHUNKED_STREAMS else 1_000 if bound is None else max(1, min(bound + 1, 1_000))
         seen = 0
-        async with contextlib.aclosing(self._stream(read, conn, size, lsn)) as rows:
-            async for row in rows:
-                if is_cancelled(cancel) or (bound is not None and seen == bound):
-                    return
-                seen += 1
-                yield row
+        async with contextlib.aclosing(self._stream(read, conn, size, lsn)) as chunks:
+            async for chunk in chunks:
+                for row in chunk:
+                    if is_cancelled(cancel) or (bound is not None and seen == bound):
+                        return
+                    seen += 1
+                    yield row
 
     async def run_page(self, page: PageRead, conn: object) -> Page:
         """One page of a prepared keyset walk."""
@@ -836,15 +837,17 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
 
     def _stream(
         self, read: Read, pin: object, size: int, lsn: int | None = None
-    ) -> AsyncGenerator[Row, None]:
-        """Rows of a retrieve as they arrive (:meth:`_stream_routed`), inside one span with telemetry on."""
+    ) -> AsyncGenerator[list[Row], None]:
+        """The rows of a retrieve in chunks as they arrive (:meth:`_stream_routed`), inside one span
+        with telemetry on. Chunks of the fetch size, not single rows, cross these layers: each layer of
+        generators costs per item, and a stream is a million items."""
         if self._observer is None:
             return self._stream_routed(read, pin, size, lsn)
         return self._observed_stream(read, pin, size, lsn)
 
     async def _observed_stream(
         self, read: Read, pin: object, size: int, lsn: int | None
-    ) -> AsyncGenerator[Row, None]:
+    ) -> AsyncGenerator[list[Row], None]:
         """A stream inside its operation's span, which covers the drain and counts the rows; the span is
         the current operation while the stream works (a miss's introspection is its child). What ends
         the consumer is thrown into the stream, as :meth:`_stream_routed` does with its miss path."""
@@ -856,13 +859,13 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
             while True:
                 token = CURRENT_OPERATION.set(op)
                 try:
-                    row = await rows.__anext__()
+                    chunk = await rows.__anext__()
                 except StopAsyncIteration:
                     break
                 finally:
                     CURRENT_OPERATION.reset(token)
-                op.rows += 1
-                yield row
+                op.rows += len(chunk)
+                yield chunk
         except BaseException as exc:
             with contextlib.suppress(BaseException):
                 await rows.athrow(exc)
@@ -874,8 +877,9 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
 
     async def _stream_routed(
         self, read: Read, pin: object, size: int, lsn: int | None = None
-    ) -> AsyncGenerator[Row, None]:
-        """Rows of a retrieve as they arrive; the hit/miss skeleton, with a transaction held on a miss.
+    ) -> AsyncGenerator[list[Row], None]:
+        """Chunks of rows of a retrieve as they arrive; the hit/miss skeleton, with a transaction held
+        on a miss.
 
         Every inner stream is closed explicitly (``aclosing``): closing this generator early must close
         the server-side stream (psycopg cancels it) before the connection goes back to the pool.
@@ -895,10 +899,10 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
                                 _Savepoint(conn, in_transaction),
                                 self._open_stream(conn, read_statement(read, resolved), size) as rows,
                             ):
-                                async for row in rows:
-                                    # Counted at its first row: a consumer may close it early.
+                                async for chunk in rows:
+                                    # Counted at its first rows: a consumer may close it early.
                                     started = started or self._served(reader, pin)
-                                    yield row
+                                    yield chunk
                             if not started:
                                 self._served(reader, pin)
                             return
@@ -910,9 +914,9 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
                         self.evict_stale(read.table, error)
                     missed = self._stream_miss(conn, read, key, size, in_transaction)
                     try:
-                        async for row in missed:
+                        async for chunk in missed:
                             started = started or self._served(reader, pin)
-                            yield row
+                            yield chunk
                     except BaseException as exc:
                         # What ended the consumer ends the miss path the same way: a failure rolls it
                         # back and caches nothing (D8); an early close (GeneratorExit) still caches.
@@ -932,7 +936,7 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
 
     async def _stream_miss(
         self, conn: Conn, read: Read, key: tuple[str, str], size: int, in_transaction: bool
-    ) -> AsyncGenerator[Row, None]:
+    ) -> AsyncGenerator[list[Row], None]:
         resolved: ResolvedTable | None = None
         clean = False
         scope = _NO_TRANSACTION if in_transaction else _MissTransaction(conn)
@@ -944,8 +948,8 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
                     _Savepoint(conn, in_transaction),
                     self._open_stream(conn, read_statement(read, resolved), size) as rows,
                 ):
-                    async for row in rows:
-                        yield row
+                    async for chunk in rows:
+                        yield chunk
             clean = True
         except GeneratorExit:
             clean = True  # closed early by a consumer that has what it wanted
@@ -961,10 +965,10 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
 
     def _open_stream(
         self, conn: Conn, statement: Statement, size: int
-    ) -> contextlib.aclosing[AsyncGenerator[Row, None]]:
+    ) -> contextlib.aclosing[AsyncGenerator[list[Row], None]]:
         cursor = conn.cursor(row_factory=self._types.row_factory)
         stream = cast("AsyncGenerator[Row, None]", cursor.stream(*statement, size=size))
-        return contextlib.aclosing(stream)
+        return contextlib.aclosing(_chunks(stream, size))
 
     # ---- connections ------------------------------------------------------------------------------
 
@@ -1331,6 +1335,23 @@ class _MissTransaction:
             await self._conn.execute("COMMIT")
         else:
             await _rollback_quietly(self._conn)
+
+
+async def _chunks(rows: AsyncGenerator[Row, None], size: int) -> AsyncGenerator[list[Row], None]:
+    """psycopg's stream regrouped into the chunks it fetched (``size`` rows, the last one shorter):
+    a chunk is yielded as soon as it is whole, so no row waits for a later fetch. Closing this
+    closes the stream (psycopg then cancels the server's work)."""
+    async with contextlib.aclosing(rows):
+        chunk: list[Row] = []
+        append = chunk.append
+        async for row in rows:
+            append(row)
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+                append = chunk.append
+        if chunk:
+            yield chunk
 
 
 async def _rollback_quietly(conn: Conn) -> None:

@@ -110,7 +110,7 @@ from axonstore.stream import (
     CancelSignal,
     PolicyGate,
     RowStreamOutcome,
-    drain_rows,
+    drain_chunks,
     is_cancelled,
 )
 from axonstore.verbs import Row, bounded_max_rows
@@ -337,7 +337,7 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         size = gate.fetch_size if CHUNKED_STREAMS else 1
         rows = self._stream(read, conn, size)
         try:
-            return drain_rows(rows, gate)
+            return drain_chunks(rows, gate)
         except BaseException as exc:
             # A drain that failed (FAIL past the bound, a cancelled task) is a failed operation: thrown
             # into the stream, it rolls the miss path back and caches nothing (D8).
@@ -358,12 +358,13 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
     ) -> Generator[Row, None, None]:
         size = 1 if not CHUNKED_STREAMS else 1_000 if bound is None else max(1, min(bound + 1, 1_000))
         seen = 0
-        with contextlib.closing(self._stream(read, conn, size, lsn)) as rows:
-            for row in rows:
-                if is_cancelled(cancel) or (bound is not None and seen == bound):
-                    return
-                seen += 1
-                yield row
+        with contextlib.closing(self._stream(read, conn, size, lsn)) as chunks:
+            for chunk in chunks:
+                for row in chunk:
+                    if is_cancelled(cancel) or (bound is not None and seen == bound):
+                        return
+                    seen += 1
+                    yield row
 
     def run_page(self, page: PageRead, conn: object) -> Page:
         """One page of a prepared keyset walk."""
@@ -823,15 +824,17 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
 
     def _stream(
         self, read: Read, pin: object, size: int, lsn: int | None = None
-    ) -> Generator[Row, None, None]:
-        """Rows of a retrieve as they arrive (:meth:`_stream_routed`), inside one span with telemetry on."""
+    ) -> Generator[list[Row], None, None]:
+        """The rows of a retrieve in chunks as they arrive (:meth:`_stream_routed`), inside one span
+        with telemetry on. Chunks of the fetch size, not single rows, cross these layers: each layer of
+        generators costs per item, and a stream is a million items."""
         if self._observer is None:
             return self._stream_routed(read, pin, size, lsn)
         return self._observed_stream(read, pin, size, lsn)
 
     def _observed_stream(
         self, read: Read, pin: object, size: int, lsn: int | None
-    ) -> Generator[Row, None, None]:
+    ) -> Generator[list[Row], None, None]:
         """A stream inside its operation's span, which covers the drain and counts the rows; the span is
         the current operation while the stream works (a miss's introspection is its child). What ends
         the consumer is thrown into the stream, as :meth:`_stream_routed` does with its miss path."""
@@ -843,13 +846,13 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
             while True:
                 token = CURRENT_OPERATION.set(op)
                 try:
-                    row = rows.__next__()
+                    chunk = rows.__next__()
                 except StopIteration:
                     break
                 finally:
                     CURRENT_OPERATION.reset(token)
-                op.rows += 1
-                yield row
+                op.rows += len(chunk)
+                yield chunk
         except BaseException as exc:
             with contextlib.suppress(BaseException):
                 rows.throw(exc)
@@ -861,8 +864,9 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
 
     def _stream_routed(
         self, read: Read, pin: object, size: int, lsn: int | None = None
-    ) -> Generator[Row, None, None]:
-        """Rows of a retrieve as they arrive; the hit/miss skeleton, with a transaction held on a miss.
+    ) -> Generator[list[Row], None, None]:
+        """Chunks of rows of a retrieve as they arrive; the hit/miss skeleton, with a transaction held
+        on a miss.
 
         Every inner stream is closed explicitly (``closing``): closing this generator early must close
         the server-side stream (psycopg cancels it) before the connection goes back to the pool.
@@ -882,10 +886,10 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
                                 _Savepoint(conn, in_transaction),
                                 self._open_stream(conn, read_statement(read, resolved), size) as rows,
                             ):
-                                for row in rows:
-                                    # Counted at its first row: a consumer may close it early.
+                                for chunk in rows:
+                                    # Counted at its first rows: a consumer may close it early.
                                     started = started or self._served(reader, pin)
-                                    yield row
+                                    yield chunk
                             if not started:
                                 self._served(reader, pin)
                             return
@@ -897,9 +901,9 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
                         self.evict_stale(read.table, error)
                     missed = self._stream_miss(conn, read, key, size, in_transaction)
                     try:
-                        for row in missed:
+                        for chunk in missed:
                             started = started or self._served(reader, pin)
-                            yield row
+                            yield chunk
                     except BaseException as exc:
                         # What ended the consumer ends the miss path the same way: a failure rolls it
                         # back and caches nothing (D8); an early close (GeneratorExit) still caches.
@@ -919,7 +923,7 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
 
     def _stream_miss(
         self, conn: Conn, read: Read, key: tuple[str, str], size: int, in_transaction: bool
-    ) -> Generator[Row, None, None]:
+    ) -> Generator[list[Row], None, None]:
         resolved: ResolvedTable | None = None
         clean = False
         scope = _NO_TRANSACTION if in_transaction else _MissTransaction(conn)
@@ -931,8 +935,8 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
                     _Savepoint(conn, in_transaction),
                     self._open_stream(conn, read_statement(read, resolved), size) as rows,
                 ):
-                    for row in rows:
-                        yield row
+                    for chunk in rows:
+                        yield chunk
             clean = True
         except GeneratorExit:
             clean = True  # closed early by a consumer that has what it wanted
@@ -948,10 +952,10 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
 
     def _open_stream(
         self, conn: Conn, statement: Statement, size: int
-    ) -> contextlib.closing[Generator[Row, None, None]]:
+    ) -> contextlib.closing[Generator[list[Row], None, None]]:
         cursor = conn.cursor(row_factory=self._types.row_factory)
         stream = cast("Generator[Row, None, None]", cursor.stream(*statement, size=size))
-        return contextlib.closing(stream)
+        return contextlib.closing(_chunks(stream, size))
 
     # ---- connections ------------------------------------------------------------------------------
 
@@ -1269,6 +1273,23 @@ class _MissTransaction:
             self._conn.execute("COMMIT")
         else:
             _rollback_quietly(self._conn)
+
+
+def _chunks(rows: Generator[Row, None, None], size: int) -> Generator[list[Row], None, None]:
+    """psycopg's stream regrouped into the chunks it fetched (``size`` rows, the last one shorter):
+    a chunk is yielded as soon as it is whole, so no row waits for a later fetch. Closing this
+    closes the stream (psycopg then cancels the server's work)."""
+    with contextlib.closing(rows):
+        chunk: list[Row] = []
+        append = chunk.append
+        for row in rows:
+            append(row)
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+                append = chunk.append
+        if chunk:
+            yield chunk
 
 
 def _rollback_quietly(conn: Conn) -> None:
