@@ -123,23 +123,21 @@ class WarmPlans:
     def query(self, table: str, where: str, bindings: Bindings, columns: str) -> Hit | None:
         """A ``query(table, where, bindings, columns=…)``."""
         key = ("retrieve", table, where, columns)
-        plan = self._find(key)
-        if plan is None:
-            plan = self._learn(key, table, prepare_read, (table, where, bindings), {"columns": columns})
-            if plan is None:
-                return None
-        return plan, plan.params([], check_bindings(bindings))
+        plan = self._find(key) or self._learn(
+            key, table, prepare_read, (table, where, bindings), {"columns": columns}
+        )
+        return None if plan is None else (plan, plan.params([], check_bindings(bindings)))
 
     def insert(self, table: str, data: object, returning: str) -> Hit | None:
         """An ``insert(table, {...}, returning=…)`` of a dict."""
         if type(data) is not dict:
             return None
         key = ("persist", table, tuple(data), returning)
-        plan = self._find(key)
+        plan = self._find(key) or self._learn(
+            key, table, prepare_insert, (table, data), {"returning": returning}
+        )
         if plan is None:
-            plan = self._learn(key, table, prepare_insert, (table, data), {"returning": returning})
-            if plan is None:
-                return None
+            return None
         values = _values(plan.nulls, data)
         return None if values is None else (plan, values)
 
@@ -148,13 +146,10 @@ class WarmPlans:
         if type(data) is not dict:
             return None
         key = ("mutate", table, where, tuple(data), returning)
-        plan = self._find(key)
+        args = (table, where, data, bindings)
+        plan = self._find(key) or self._learn(key, table, prepare_update, args, {"returning": returning})
         if plan is None:
-            plan = self._learn(
-                key, table, prepare_update, (table, where, data, bindings), {"returning": returning}
-            )
-            if plan is None:
-                return None
+            return None
         values = _values(plan.nulls, data)
         if values is None:
             return None
@@ -163,12 +158,9 @@ class WarmPlans:
     def delete(self, table: str, where: str, bindings: Bindings, returning: str) -> Hit | None:
         """A ``purge(table, where, bindings, returning=…)`` (never ``all_rows``)."""
         key = ("purge", table, where, returning)
-        plan = self._find(key)
-        if plan is None:
-            plan = self._learn(key, table, prepare_delete, (table, where, bindings), {"returning": returning})
-            if plan is None:
-                return None
-        return plan, plan.params([], check_bindings(bindings))
+        args = (table, where, bindings)
+        plan = self._find(key) or self._learn(key, table, prepare_delete, args, {"returning": returning})
+        return None if plan is None else (plan, plan.params([], check_bindings(bindings)))
 
     def __len__(self) -> int:
         return len(self._plans)
