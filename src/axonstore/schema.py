@@ -32,15 +32,15 @@ __all__ = [
 
 #: parse/plan-time failures that mean "the cached schema is stale" (ANCHOR §4.3).
 DRIFT_SQLSTATES: Final = frozenset({"42P01", "42703", "42804", "42883"})
+_ROW_IDENTITY_KINDS: Final = frozenset({"r", "m"})  # pg_class.relkind: ordinary table, materialized view
 
-# Rows: (schema, column, type name, type oid, attnum, position in the primary key or NULL). The second
-# branch runs only when to_regclass
-# finds nothing; it skips system schemas and keeps the relation kinds a store can address. Both
-# branches are index lookups (pg_class by oid, and by relname).
+# Rows: (schema, column, type name, type oid, attnum, position in the primary key or NULL, relkind).
+# The second branch runs only when to_regclass finds nothing; it skips system schemas and keeps the
+# relation kinds a store can address. Both branches are index lookups (pg_class by oid, and by relname).
 _COLUMNS: Final[LiteralString] = """\
 SELECT n.nspname, a.attname,
        CASE WHEN tn.nspname = 'pg_catalog' THEN t.typname::text ELSE tn.nspname || '.' || t.typname END,
-       a.atttypid::int8, a.attnum, array_position(i.indkey::int2[], a.attnum)
+       a.atttypid::int8, a.attnum, array_position(i.indkey::int2[], a.attnum), c.relkind::text
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -73,6 +73,9 @@ class ResolvedTable:
     column_types: Mapping[str, str]
     type_oids: tuple[int, ...] = field(default=())
     primary_key: tuple[str, ...] = field(default=())
+    #: Whether ``ctid`` names each row uniquely: a plain table or a materialized view, not a view, a
+    #: foreign table or a partitioned table (whose partitions repeat each other's ctids).
+    row_identity: bool = True
 
     def first_missing(self, columns: Iterable[str]) -> str | None:
         """The first of ``columns`` this table does not have, if any."""
@@ -88,6 +91,7 @@ def resolve_from_rows(table: str, rows: Sequence[Sequence[Any]]) -> ResolvedTabl
     by_schema: dict[str, dict[str, str]] = {}
     oids: dict[str, list[int]] = {}
     keys: dict[str, list[tuple[int, str]]] = {}
+    kinds: dict[str, str] = {}
     for schema, column, type_name, oid, _attnum, *rest in rows:
         if not (schema and column and type_name):
             continue
@@ -95,13 +99,16 @@ def resolve_from_rows(table: str, rows: Sequence[Sequence[Any]]) -> ResolvedTabl
         oids.setdefault(schema, []).append(int(oid))
         if rest and rest[0] is not None:
             keys.setdefault(schema, []).append((int(rest[0]), column))
+        if len(rest) > 1 and rest[1]:
+            kinds[schema] = str(rest[1])
     if not by_schema:
         raise TableNotResolved(table)
     if len(by_schema) > 1:
         raise AmbiguousTable(table, tuple(sorted(by_schema)))
     schema, columns = next(iter(by_schema.items()))
     primary_key = tuple(column for _, column in sorted(keys.get(schema, [])))
-    return ResolvedTable(schema, columns, tuple(oids[schema]), primary_key)
+    identity = kinds.get(schema, "r") in _ROW_IDENTITY_KINDS
+    return ResolvedTable(schema, columns, tuple(oids[schema]), primary_key, identity)
 
 
 def is_schema_drift_sqlstate(code: str | None) -> bool:

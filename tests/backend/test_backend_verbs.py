@@ -30,6 +30,7 @@ from axonstore.errors import (
     BadPageToken,
     CrossDatabaseTransaction,
     EmptyData,
+    NoPageKey,
     Query,
     QueryCanceled,
     RaggedRows,
@@ -1012,3 +1013,33 @@ def test_a_walk_keyed_on_the_row_identity_selects_it_next_to_star() -> None:
     projected, _ = page_sql(prepare_page("t", order_by="v", size=10, columns="n"), None, {"n": "int4"},
                             (("v", "ASC"), ("ctid", "ASC")))  # fmt: skip
     assert projected.startswith('SELECT "n", "v", "ctid" FROM "t"')
+
+
+@pytest.mark.parametrize("kind", ["view", "partitioned", "materialized"])
+async def test_a_relation_without_a_key_or_a_row_identity_refuses_to_page(
+    dsn: str, admin: psycopg.Connection[Any], unique_name: str, kind: str
+) -> None:
+    base = f"{unique_name}_base"
+    admin.execute(f"CREATE TABLE {base} (n int4, v text)")
+    admin.execute(f"INSERT INTO {base} SELECT g, 'v' || g FROM generate_series(1, 5) g")
+    if kind == "view":
+        admin.execute(f"CREATE VIEW {unique_name} AS SELECT n, v FROM {base}")
+    elif kind == "materialized":
+        admin.execute(f"CREATE MATERIALIZED VIEW {unique_name} AS SELECT n, v FROM {base}")
+    else:  # each partition has its own ctids: they repeat across partitions
+        admin.execute(f"CREATE TABLE {unique_name} (n int4, v text) PARTITION BY RANGE (n)")
+        admin.execute(f"CREATE TABLE {unique_name}_a PARTITION OF {unique_name} FOR VALUES FROM (0) TO (3)")
+        admin.execute(f"CREATE TABLE {unique_name}_b PARTITION OF {unique_name} FOR VALUES FROM (3) TO (9)")
+        admin.execute(f"INSERT INTO {unique_name} SELECT n, v FROM {base}")
+    async with make_backend(dsn) as backend:
+        if kind == "materialized":  # a materialized view has a row identity: ctid completes the order
+            first = await backend.page(unique_name, order_by="v", size=3)
+            assert first.next is not None
+            rest = await backend.page(unique_name, order_by="v", size=3, after=first.next)
+            assert sorted(r["n"] for r in [*first.rows, *rest.rows]) == [1, 2, 3, 4, 5]
+            return
+        for _ in range(2):  # the schema is cached by the first refusal: the second is a hit
+            with pytest.raises(NoPageKey) as refused:
+                await backend.page(unique_name, order_by="n", size=2)
+            assert refused.value.table == unique_name and "primary key" in str(refused.value)
+        assert len(await backend.query(unique_name, "n > 2")) == 3  # reading it is fine

@@ -346,7 +346,7 @@ async def test_a_token_carried_to_another_backend_is_honoured(replicas: ReplicaS
         assert [r["v"] for r in page.rows] == ["t4"]
         outcome = await reader.stream_retrieve(unique_name, consistent_with=token)
         assert [r["v"] for r in outcome.rows] == ["t4"]
-    # the governed handle takes the same token (retrieve and page)
+    # the governed handle takes the same token (retrieve, page and stream)
     resource = ResourceSpec(
         "r", replicas.primary.dsn, readers=(delayed.dsn,), reads="replica", max_lag_ms=60_000
     )
@@ -367,8 +367,13 @@ async def test_a_token_carried_to_another_backend_is_honoured(replicas: ReplicaS
         assert [r["v"] for r in retrieved.rows] == ["handle"]
         paged = await handle.page(order_by="id", size=5, consistent_with=token)
         assert [r["v"] for r in paged.rows] == ["handle"]
+        stream = handle.stream("id = '1'", consistent_with=token)  # made here, iterated below
+        async with stream:
+            assert [r["v"] async for r in stream] == ["handle"]  # the delayed reader: "v1"
         with pytest.raises(BadArgument, match="consistent_with"):
             await handle.retrieve(consistent_with="not-a-token")
+        with pytest.raises(BadArgument, match="consistent_with"):
+            handle.stream(consistent_with="not-a-token")  # before any I/O
 
 
 async def test_the_registry_routes_a_resources_reads(replicas: ReplicaSet, unique_name: str) -> None:

@@ -73,6 +73,7 @@ from axonstore.backend.replicas import (
     READER_PROBE_SQL,
     UNKNOWN_LSN,
     WRITE_LSN_SQL,
+    demanded_lsn,
     note_write,
     parse_lsn,
     parse_token,
@@ -84,6 +85,7 @@ from axonstore.errors import (
     Connect,
     EventLoopMismatch,  # sync: drop
     ForeignPin,
+    NoPageKey,
     Query,
     StoreError,
     TransactionClosed,
@@ -359,8 +361,9 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
     def iter_read(
         self, read: Read, bound: int | None, cancel: CancelSignal | None, conn: object
     ) -> AsyncGenerator[Row, None]:
-        """Rows as they arrive, at most ``bound``, until ``cancel``."""
-        return self._iter(read, bound, cancel, conn, None)
+        """Rows as they arrive, at most ``bound``, until ``cancel`` (a ``consistent_with=`` token in
+        force now goes with them: ``StoreHandle.stream`` makes the stream inside one)."""
+        return self._iter(read, bound, cancel, conn, demanded_lsn())
 
     async def _iter(
         self, read: Read, bound: int | None, cancel: CancelSignal | None, conn: object, lsn: int | None
@@ -709,9 +712,9 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
                 resolved = await self._resolve(conn, spec.table, begin=not in_transaction)
                 require_columns(spec, resolved)
                 result = await run(conn, spec, resolved)
-        except UnknownColumn:
+        except (UnknownColumn, NoPageKey):
             if resolved is not None:
-                SCHEMA_CACHE.put(key, resolved)  # the fresh schema is right; the caller's column is not
+                SCHEMA_CACHE.put(key, resolved)  # the fresh schema is right; the caller's ask is not
             raise
         except psycopg.Error as exc:
             error = classify(spec.op, exc, self._dsn)

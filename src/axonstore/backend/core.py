@@ -29,7 +29,7 @@ from axonstore.backend.replicas import (
     written_lsn,
 )
 from axonstore.dsn import application_name, mask_dsn, validate_dsn, without_password
-from axonstore.errors import SchemaDrift, StoreError, UnknownColumn
+from axonstore.errors import NoPageKey, SchemaDrift, StoreError, UnknownColumn
 from axonstore.operations import (
     Delete,
     Insert,
@@ -271,6 +271,8 @@ def page_keys(page: PageRead, resolved: ResolvedTable) -> OrderKeys:
     the row identity when the table has no primary key."""
     order = page.read.order
     ordered = {column for column, _ in order}
+    if not (resolved.primary_key or resolved.row_identity):
+        raise NoPageKey(page.read.table)
     key = resolved.primary_key or (ROW_IDENTITY,)
     if resolved.primary_key and set(resolved.primary_key) <= ordered:
         return PageKeys(order, key)

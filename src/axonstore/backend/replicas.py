@@ -43,6 +43,7 @@ __all__ = [
     "Router",
     "check_max_lag",
     "check_reads",
+    "demanded_lsn",
     "format_lsn",
     "lag_ms",
     "note_write",
@@ -174,6 +175,12 @@ def requiring(lsn: int | None) -> Iterator[None]:
         yield
     finally:
         _CONSISTENT.reset(reset)
+
+
+def demanded_lsn() -> int | None:
+    """The ``consistent_with=`` token of the read verb running in this context, if any: a stream made
+    inside :func:`requiring` keeps it, since its body runs later, in whatever context iterates it."""
+    return _CONSISTENT.get()
 
 
 def required_lsn(cluster: str, mode: ReadMode, explicit: int | None = None) -> int | None:

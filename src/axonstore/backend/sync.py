@@ -74,6 +74,7 @@ from axonstore.backend.replicas import (
     READER_PROBE_SQL,
     UNKNOWN_LSN,
     WRITE_LSN_SQL,
+    demanded_lsn,
     note_write,
     parse_lsn,
     parse_token,
@@ -84,6 +85,7 @@ from axonstore.dsn import resolve_dsn, scrub_secrets
 from axonstore.errors import (
     Connect,
     ForeignPin,
+    NoPageKey,
     Query,
     StoreError,
     TransactionClosed,
@@ -350,8 +352,9 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
     def iter_read(
         self, read: Read, bound: int | None, cancel: CancelSignal | None, conn: object
     ) -> Generator[Row, None, None]:
-        """Rows as they arrive, at most ``bound``, until ``cancel``."""
-        return self._iter(read, bound, cancel, conn, None)
+        """Rows as they arrive, at most ``bound``, until ``cancel`` (a ``consistent_with=`` token in
+        force now goes with them: ``StoreHandle.stream`` makes the stream inside one)."""
+        return self._iter(read, bound, cancel, conn, demanded_lsn())
 
     def _iter(
         self, read: Read, bound: int | None, cancel: CancelSignal | None, conn: object, lsn: int | None
@@ -698,9 +701,9 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
                 resolved = self._resolve(conn, spec.table, begin=not in_transaction)
                 require_columns(spec, resolved)
                 result = run(conn, spec, resolved)
-        except UnknownColumn:
+        except (UnknownColumn, NoPageKey):
             if resolved is not None:
-                SCHEMA_CACHE.put(key, resolved)  # the fresh schema is right; the caller's column is not
+                SCHEMA_CACHE.put(key, resolved)  # the fresh schema is right; the caller's ask is not
             raise
         except psycopg.Error as exc:
             error = classify(spec.op, exc, self._dsn)

@@ -151,6 +151,7 @@ from axonstore.errors._verbs import (
     BadIsolation,
     BadPageToken,
     CrossDatabaseTransaction,
+    NoPageKey,
     RaggedRows,
     TransactionClosed,
 )
@@ -213,6 +214,7 @@ __all__ = [
     "MissingOperator",
     "MissingPerTenantSchemaEnv",
     "MissingValue",
+    "NoPageKey",
     "NotNullViolation",
     "NullInList",
     "NullWithNonEqualityOp",

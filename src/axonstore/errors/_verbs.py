@@ -71,6 +71,21 @@ class BadPageToken(StoreError):
 
 
 @dataclass(eq=False)
+class NoPageKey(StoreError):
+    """``page`` on a relation with no primary key and no row identity (a view, a foreign or a
+    partitioned table): nothing makes its order total, so a walk could skip or repeat rows."""
+
+    table: str
+
+    def message(self) -> str:
+        return (
+            f"cannot page `{self.table}`: it has no primary key and no row identity (a view, a foreign or "
+            "a partitioned table), so no order makes each row's place unique — page its base table, "
+            "give it a primary key, or read it with retrieve(order_by=…, limit=…)"
+        )
+
+
+@dataclass(eq=False)
 class TransactionClosed(StoreError):
     """A ``Transaction`` used after its block ended (committed or rolled back)."""
 

@@ -123,8 +123,10 @@ class StoreHandle(HandleCore[PostgresStoreBackend]):
         cancel: CancelSignal | None = None,
         capabilities: Collection[str] | None = None,
         conn: object = None,
+        consistent_with: str | None = None,
     ) -> RowStream:
-        """Trusted rows as they arrive, under ``policy``; ``.stream`` holds the metadata at the end::
+        """Trusted rows as they arrive, under ``policy``; ``.stream`` holds the metadata at the end
+        (``consistent_with=`` as for :meth:`retrieve`, checked now)::
 
         async with handle.stream(order_by="id", max_rows=1000) as rows:
             async for row in rows: ...
@@ -138,7 +140,8 @@ class StoreHandle(HandleCore[PostgresStoreBackend]):
                 aggregate=aggregate, group_by=group_by,
             )
         )  # fmt: skip
-        source = self.backend.iter_read(read, None, None, conn)
+        with requiring(parse_token(consistent_with)):  # the backend's stream keeps the token
+            source = self.backend.iter_read(read, None, None, conn)
         return RowStream(source, chosen, bound, cancel, self.stream_floor(read))
 
     async def page(
