@@ -2,10 +2,16 @@
 and calls/s with 8 concurrent clients over streamable HTTP.
 
 * stdio: one ``axonstore mcp`` subprocess, the SDK's client; each round times N ``<store>_retrieve``
-  calls by primary key, N ``resources/templates/list`` requests (the JSON-RPC framing alone) and N in-process
-  ``StoreHandle.retrieve`` calls with the same filter. Goal: call − framing ≤ 2× retrieve.
-* HTTP: one ``axonstore mcp --transport http`` subprocess, 8 SDK clients calling at once. Goal: ≥ 200
-  calls/s.
+  calls by primary key, N ``resources/templates/list`` requests (the JSON-RPC framing alone: the same
+  client, pipes, SDK dispatch and serialisation, with a handler that does no I/O) and N in-process
+  ``StoreHandle.retrieve`` calls with the same filter and columns. Goal: call − framing ≤ 2× retrieve.
+  For reference (not the goal) a fourth line times the tool's own database work done directly: the
+  same filter as one ``StoreHandle.page`` (the keyset page a tool call reads, for ``next_cursor``)
+  inside ``transaction(read_only=True, statement_timeout_ms=5000)``, which §15 makes every call run in
+  (``BEGIN``+``SET LOCAL`` | ``SELECT`` | ``COMMIT``: three round trips where ``retrieve`` needs one).
+  The gap between the two ratios is the contract's transaction, not the server's own work.
+* HTTP: one ``axonstore mcp --transport http`` subprocess, 8 SDK clients calling at once (in this
+  process: clients, server and PostgreSQL share the machine's two cores). Goal: ≥ 200 calls/s.
 
 The table (1 000 rows, one tenant bound by claim) is read through a role with only SELECT.
 
@@ -78,7 +84,12 @@ async def _stdio(config: Path, store: str, calls: int, rounds: int) -> None:
     registry = StoreRegistry.from_toml(config)
     handle = registry.store(store)
     where = "id = '${id}' AND org_id = '${org}'"  # the same rows the bound tool call reads
-    results: dict[str, list[float]] = {"tool call": [], "framing": [], "StoreHandle.retrieve": []}
+    results: dict[str, list[float]] = {
+        "tool call": [],
+        "framing": [],
+        "StoreHandle.retrieve": [],
+        "page in transaction": [],
+    }
     async with over_stdio(config, "bench") as client:
         for _ in range(rounds):
             start = time.perf_counter()
@@ -97,13 +108,27 @@ async def _stdio(config: Path, store: str, calls: int, rounds: int) -> None:
                     where, {"id": str(i % 1000 + 1), "org": "42"}, columns="id, status, amount"
                 )
             results["StoreHandle.retrieve"].append((time.perf_counter() - start) / calls)
+            start = time.perf_counter()
+            for i in range(calls):
+                async with handle.transaction(read_only=True, statement_timeout_ms=5000) as tx:
+                    await handle.page(
+                        where,
+                        {"id": str(i % 1000 + 1), "org": "42"},
+                        order_by="",
+                        size=50,
+                        columns="id, status, amount",
+                        conn=tx,
+                    )
+            results["page in transaction"].append((time.perf_counter() - start) / calls)
     await registry.aclose()
     medians = {name: statistics.median(values) * 1e6 for name, values in results.items()}
     for name, micros in medians.items():
-        print(f"  {name:>22}: {micros:8.0f} µs per call (median of {rounds} rounds × {calls})")
+        print(f"  {name:>24}: {micros:8.0f} µs per call (median of {rounds} rounds × {calls})")
     ratio = (medians["tool call"] - medians["framing"]) / medians["StoreHandle.retrieve"]
     verdict = "meets" if ratio <= 2.0 else "MISSES"
     print(f"  (tool call − framing) / retrieve = {ratio:.2f}×  — {verdict} the ≤ 2× goal")
+    in_tx = (medians["tool call"] - medians["framing"]) / medians["page in transaction"]
+    print(f"  (for reference, not the goal: (tool call − framing) / page in transaction = {in_tx:.2f}×)")
 
 
 async def _http(config: Path, store: str, calls: int) -> None:

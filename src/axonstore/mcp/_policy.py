@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from jsonschema import Draft202012Validator
@@ -25,6 +26,7 @@ from jsonschema.exceptions import ValidationError
 from axonstore.errors import ColumnNotAllowed, InvalidArguments
 from axonstore.filter import And, Compare, Filter, Group, Node, NullTest, Or, Value, conjoin
 from axonstore.mcp._hygiene import quoted
+from axonstore.mcp._schema import Check, compile_check
 from axonstore.mcp._tools import CONFIDENCE, StoreView, Tool
 
 __all__ = [
@@ -65,7 +67,10 @@ def check_arguments(tool: Tool, view: StoreView, arguments: object) -> dict[str,
             if column not in view.writable:
                 use = "writing: it is set by the server" if _server_set(view, column) else "writing"
                 raise ColumnNotAllowed(str(column), use)
-    error = next(iter(_validator(tool.name, tool.input_schema).iter_errors(arguments)), None)
+    compiled = _compiled(tool.input_schema)
+    if compiled.check is not None and compiled.check(arguments):
+        return arguments  # certainly valid: jsonschema would find nothing (see _schema)
+    error = next(iter(compiled.validator.iter_errors(arguments)), None)
     if error is not None:
         raise InvalidArguments(_describe(error))
     return arguments
@@ -88,18 +93,27 @@ def _check_depth(value: object) -> None:
             stack.extend((v, depth + 1) for v in item)
 
 
-_VALIDATORS: dict[tuple[str, int], Draft202012Validator] = {}
+@dataclass(frozen=True)
+class _Compiled:
+    """A tool schema's validators: the fast sufficient check, and jsonschema, which decides the rest."""
+
+    schema: Mapping[str, Any]  # held, so the id keying the cache is never reused by another schema
+    validator: Draft202012Validator
+    check: Check | None
 
 
-def _validator(name: str, schema: Mapping[str, Any]) -> Draft202012Validator:
-    """One compiled validator per tool schema (schemas are immutable once generated)."""
-    key = (name, id(schema))
-    validator = _VALIDATORS.get(key)
-    if validator is None:
-        if len(_VALIDATORS) > 4096:
-            _VALIDATORS.clear()
-        validator = _VALIDATORS[key] = Draft202012Validator(_plain(schema))
-    return validator
+_COMPILED: dict[int, _Compiled] = {}
+
+
+def _compiled(schema: Mapping[str, Any]) -> _Compiled:
+    """The validators of a tool schema, compiled once (schemas are immutable once generated)."""
+    entry = _COMPILED.get(id(schema))
+    if entry is None or entry.schema is not schema:
+        if len(_COMPILED) > 4096:
+            _COMPILED.clear()
+        plain = _plain(schema)
+        entry = _COMPILED[id(schema)] = _Compiled(schema, Draft202012Validator(plain), compile_check(plain))
+    return entry
 
 
 def _plain(value: object) -> Any:
