@@ -47,6 +47,7 @@ RENAMES = {
     "AsyncGenerator": "Generator",
     "async_flavour": "sync_flavour",
     "asynccontextmanager": "contextmanager",
+    "AbstractAsyncContextManager": "AbstractContextManager",
     "aclosing": "closing",
     "aclose": "close",
     "athrow": "throw",

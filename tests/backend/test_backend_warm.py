@@ -9,7 +9,8 @@ import psycopg
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from axonstore import PostgresStoreBackend, UnknownColumn
+from axonstore import BadArgument, PostgresStoreBackend, QueryCanceled, UnknownColumn
+from axonstore.operations import prepare_page
 from tests._wire import WireLog
 from tests.backend import make_backend
 
@@ -101,3 +102,49 @@ def test_telemetry_and_read_routing_turn_warm_plans_off() -> None:
     assert traced.warm is None  # every operation is a span
     routed = PostgresStoreBackend.connect(dsn, readers=[dsn])
     assert routed.warm is None  # reads pick a reader, writes read their commit LSN
+
+
+async def test_a_page_alone_is_one_round_trip_in_a_read_only_transaction_with_its_timeout(
+    dsn: str, admin: psycopg.Connection[Any], unique_name: str, wire_log: WireLog
+) -> None:
+    _table(admin, unique_name)
+    page = prepare_page(unique_name, "qty >= 2", order_by="qty DESC", size=2)
+    async with make_backend(dsn, capacity=1) as backend:
+        cold = await backend.run_page_alone(page, statement_timeout_ms=5_000)  # a miss: the block
+        mark = wire_log.mark()
+        warm = await backend.run_page_alone(page, statement_timeout_ms=5_000)
+        assert wire_log.round_trips(mark) == 1
+        sent = [e.detail for e in wire_log.parses(mark)]
+        assert sent[0].startswith("BEGIN") and "READ ONLY" in sent[0] and sent[-1] == "COMMIT"
+        assert "statement_timeout" in sent[1]
+        async with backend.transaction(read_only=True, statement_timeout_ms=5_000) as tx:
+            in_block = await backend.run_page(page, tx)
+    assert [r["qty"] for r in warm.rows] == [r["qty"] for r in cold.rows] == [r["qty"] for r in in_block.rows]
+    assert [r["qty"] for r in warm.rows] == [5, 4] and warm.next == in_block.next
+
+
+async def test_a_page_alone_that_times_out_is_query_canceled_and_leaves_the_connection_clean(
+    dsn: str, admin: psycopg.Connection[Any], unique_name: str
+) -> None:
+    admin.execute(f"CREATE TABLE {unique_name} (id int PRIMARY KEY, body text)")
+    admin.execute(f"INSERT INTO {unique_name} SELECT g, md5(g::text) FROM generate_series(1, 300000) g")
+    page = prepare_page(unique_name, "body LIKE '%zzzz%'", order_by="id", size=5)  # a full scan
+    async with make_backend(dsn, capacity=1) as backend:
+        await backend.warm_schema(unique_name)
+        with pytest.raises(QueryCanceled):
+            await backend.run_page_alone(page, statement_timeout_ms=1)
+        assert len(await backend.query(unique_name, "id = 7")) == 1  # the one connection is usable
+
+
+async def test_a_page_alone_on_a_renamed_column_re_resolves(
+    dsn: str, admin: psycopg.Connection[Any], unique_name: str
+) -> None:
+    _table(admin, unique_name)
+    async with make_backend(dsn) as backend:
+        page = prepare_page(unique_name, "name = 'n1'", order_by="id", size=2)
+        assert len((await backend.run_page_alone(page, statement_timeout_ms=5_000)).rows) == 1
+        admin.execute(f"ALTER TABLE {unique_name} RENAME COLUMN name TO title")
+        with pytest.raises(UnknownColumn):
+            await backend.run_page_alone(page, statement_timeout_ms=5_000)
+        with pytest.raises(BadArgument):
+            await backend.run_page_alone(page, statement_timeout_ms=-1)

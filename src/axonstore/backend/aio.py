@@ -382,6 +382,43 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
         """One page of a prepared keyset walk."""
         return await self._run(page, conn, self._fetch_page)
 
+    async def run_page_alone(self, page: PageRead, *, statement_timeout_ms: int) -> Page:
+        """One page in a read-only transaction of its own with a statement timeout, in **one** round
+        trip on a cache hit: ``BEGIN READ ONLY``, the timeout, the ``SELECT`` and ``COMMIT`` go out
+        pipelined (three round trips as a ``transaction()`` block). A miss, a stale schema, telemetry
+        or read routing take the block."""
+        check_transaction_options(None, True, statement_timeout_ms)
+        resolved = cached_schema(page, self.cache_key(page.table))
+        if resolved is None or self._observer is not None or self._captures:
+            return await super().run_page_alone(page, statement_timeout_ms=statement_timeout_ms)
+        keys, statement = page_plan(page, resolved)
+        self._enter()
+        conn = await self._acquire()
+        try:
+            cursor = conn.cursor(row_factory=self._types.row_factory)
+            try:
+                async with conn.pipeline():
+                    await conn.execute(begin_sql(None, True))
+                    await conn.execute(STATEMENT_TIMEOUT_SQL, [str(statement_timeout_ms)])
+                    await cursor.execute(*statement)
+                    await conn.execute("COMMIT")
+                rows: list[Row] = await cursor.fetchall()
+            except psycopg.Error as exc:
+                await _rollback_quietly(conn)  # the failed SELECT left the transaction aborted
+                error = classify(page.op, exc, self._dsn)
+                if not stale_after_hit(error):
+                    self._after_failure(error)
+                    raise error from exc
+                self.evict_stale(page.table, error)
+                rows = []
+                resolved = None
+        finally:
+            await self._release(conn)
+        if resolved is None:  # stale: the block re-resolves
+            return await super().run_page_alone(page, statement_timeout_ms=statement_timeout_ms)
+        self._router.counted(None, fallback=False)
+        return page_of(page, keys, rows)
+
     async def run_write(self, write: Write, conn: object) -> int | list[Row]:
         """A prepared write: its row count, or the rows it returned."""
         if isinstance(write, Insert) and not write.rows:

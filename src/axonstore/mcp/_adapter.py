@@ -60,9 +60,9 @@ async def run_read(
 async def run_page(
     handle: StoreHandle, page: PageRead, capabilities: Collection[str], timeout_ms: int
 ) -> tuple[list[Row], str | None]:
-    """One keyset page of a prepared (composed) retrieve, and the position of the next one."""
-    async with handle.transaction(read_only=True, statement_timeout_ms=timeout_ms) as tx:
-        result = await handle.run_page(page, capabilities=capabilities, conn=tx)
+    """One keyset page of a prepared (composed) retrieve, and the position of the next one (its
+    transaction sent in one round trip: ``StoreHandle.run_page_alone``)."""
+    result = await handle.run_page_alone(page, capabilities=capabilities, statement_timeout_ms=timeout_ms)
     return list(result.rows), result.next
 
 

@@ -173,6 +173,16 @@ class StoreHandle(HandleCore[PostgresStoreBackend]):
         self.gate(capabilities)
         return await self.backend.run_page(self.governed_page(page), conn)
 
+    async def run_page_alone(
+        self, page: PageRead, *, capabilities: Collection[str] | None = None, statement_timeout_ms: int
+    ) -> Page:
+        """A prepared page with the store's governance, in a read-only transaction of its own bounded
+        by ``statement_timeout_ms`` (one round trip on PostgreSQL when the schema is cached)."""
+        self.gate(capabilities)
+        return await self.backend.run_page_alone(
+            self.governed_page(page), statement_timeout_ms=statement_timeout_ms
+        )
+
     # ---- writes -----------------------------------------------------------------------------------
 
     async def run_write(

@@ -174,6 +174,16 @@ class StoreHandle(HandleCore[PostgresStoreBackend]):
         self.gate(capabilities)
         return self.backend.run_page(self.governed_page(page), conn)
 
+    def run_page_alone(
+        self, page: PageRead, *, capabilities: Collection[str] | None = None, statement_timeout_ms: int
+    ) -> Page:
+        """A prepared page with the store's governance, in a read-only transaction of its own bounded
+        by ``statement_timeout_ms`` (one round trip on PostgreSQL when the schema is cached)."""
+        self.gate(capabilities)
+        return self.backend.run_page_alone(
+            self.governed_page(page), statement_timeout_ms=statement_timeout_ms
+        )
+
     # ---- writes -----------------------------------------------------------------------------------
 
     def run_write(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, cast, overload
 
 from axonstore.operations import (
@@ -70,6 +71,23 @@ class AsyncVerbs(ABC):
     @abstractmethod
     async def run_write(self, write: Write, conn: object) -> int | list[Row]:
         """A prepared write: its row count, or the rows it returned."""
+
+    @abstractmethod
+    def transaction(
+        self,
+        isolation: str | None = None,
+        read_only: bool = False,
+        *,
+        statement_timeout_ms: int | None = None,
+    ) -> AbstractAsyncContextManager[Any]:
+        """A transaction whose yielded object every verb takes as ``conn=``."""
+
+    async def run_page_alone(self, page: PageRead, *, statement_timeout_ms: int) -> Page:
+        """One page in a read-only transaction of its own whose statements time out after
+        ``statement_timeout_ms`` (the MCP server's reads, CONTRACT §15). The PostgreSQL backend sends
+        it in one round trip; this is the meaning."""
+        async with self.transaction(read_only=True, statement_timeout_ms=statement_timeout_ms) as tx:
+            return await self.run_page(page, tx)
 
     async def run_warm(self, plan: WarmPlan, params: list[object]) -> Any:
         """Run a warm plan on a connection of the pool: its rows or row count, or :data:`COLD` when
