@@ -6,10 +6,10 @@ and calls/s with 8 concurrent clients over streamable HTTP.
   client, pipes, SDK dispatch and serialisation, with a handler that does no I/O) and N in-process
   ``StoreHandle.retrieve`` calls with the same filter and columns. Goal: call − framing ≤ 2× retrieve.
   For reference (not the goal) a fourth line times the tool's own database work done directly: the
-  same filter as one ``StoreHandle.page`` (the keyset page a tool call reads, for ``next_cursor``)
-  inside ``transaction(read_only=True, statement_timeout_ms=5000)``, which §15 makes every call run in
-  (``BEGIN``+``SET LOCAL`` | ``SELECT`` | ``COMMIT``: three round trips where ``retrieve`` needs one).
-  The gap between the two ratios is the contract's transaction, not the server's own work.
+  same filter as one ``StoreHandle.run_page_alone`` (the keyset page a tool call reads, for
+  ``next_cursor``, in the read-only transaction with ``statement_timeout`` that §15 makes every call
+  run in — ``BEGIN``, the timeout, ``SELECT`` and ``COMMIT`` pipelined: one round trip, as ``retrieve``).
+  The gap between the two ratios is that transaction's cost, not the server's own work.
 * HTTP: one ``axonstore mcp --transport http`` subprocess, 8 SDK clients calling at once (in this
   process: clients, server and PostgreSQL share the machine's two cores). Goal: ≥ 200 calls/s.
 
@@ -34,6 +34,7 @@ from pathlib import Path
 import psycopg
 
 from _servers import bench_servers, load, make_url  # bench/_servers.py: puts the repository on sys.path
+from axonstore.operations import prepare_page
 from axonstore.registry import StoreRegistry
 
 _TOKEN = "bench-token-" + "x" * 24
@@ -110,15 +111,11 @@ async def _stdio(config: Path, store: str, calls: int, rounds: int) -> None:
             results["StoreHandle.retrieve"].append((time.perf_counter() - start) / calls)
             start = time.perf_counter()
             for i in range(calls):
-                async with handle.transaction(read_only=True, statement_timeout_ms=5000) as tx:
-                    await handle.page(
-                        where,
-                        {"id": str(i % 1000 + 1), "org": "42"},
-                        order_by="",
-                        size=50,
-                        columns="id, status, amount",
-                        conn=tx,
-                    )
+                page = prepare_page(
+                    store, where, {"id": str(i % 1000 + 1), "org": "42"}, order_by="", size=50,
+                    columns="id, status, amount",
+                )  # fmt: skip
+                await handle.run_page_alone(page, statement_timeout_ms=5000)
             results["page in transaction"].append((time.perf_counter() - start) / calls)
     await registry.aclose()
     medians = {name: statistics.median(values) * 1e6 for name, values in results.items()}
