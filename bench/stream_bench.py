@@ -7,7 +7,8 @@ and the same SQL text (axonstore's own builder renders it; printed):
 * **raw psycopg** — ``cursor.stream(sql, size=1000)`` (chunked, as axonstore streams), psycopg's default
   loaders (``Decimal``, ``datetime``) and ``dict_row``; once discarding each row, once keeping them all;
 * **axonstore** — ``PostgresStoreBackend.stream_retrieve`` with JSON-safe decoding, under
-  PAUSE_UPSTREAM and DROP_OLDEST with ``max_rows`` large enough to keep every row (throughput), with
+  PAUSE_UPSTREAM, DROP_OLDEST and FAIL with ``max_rows`` large enough to keep every row, and under
+  DEGRADE_QUALITY (which keeps every row whatever ``max_rows``) — every policy's throughput —, with
   DROP_OLDEST at ``max_rows`` 1 000 and 100 000 (reads every row, keeps a window: memory), with
   PAUSE_UPSTREAM at 1 000 (stops early), and with DROP_OLDEST 1 000 over a tenth of the table
   (``limit``): memory must follow ``max_rows``, not the rows read.
@@ -100,6 +101,8 @@ def specs(rows: int) -> list[Spec]:
         Spec(keep, "raw", keep=True),
         Spec(f"axon PAUSE_UPSTREAM max_rows={rows:,}", "axon", pause, rows, baseline=keep),
         Spec(f"axon DROP_OLDEST max_rows={rows:,}", "axon", drop, rows, baseline=keep),
+        Spec(f"axon FAIL max_rows={rows:,}", "axon", Backpressure.FAIL.value, rows, baseline=keep),
+        Spec("axon DEGRADE_QUALITY", "axon", Backpressure.DEGRADE_QUALITY.value, 1_000, baseline=keep),
         Spec("axon DROP_OLDEST max_rows=100,000", "axon", drop, 100_000, baseline=discard),
         Spec("axon DROP_OLDEST max_rows=1,000", "axon", drop, 1_000, baseline=discard),
         Spec(f"axon DROP_OLDEST max_rows=1,000 limit={rows // 10:,}", "axon", drop, 1_000, rows // 10),
