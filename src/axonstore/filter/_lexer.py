@@ -43,7 +43,8 @@ _TOKEN: Final = re.compile(
 )
 _WHITE_SPACE: Final = "".join(sorted(WHITE_SPACE))
 _ESCAPE: Final = re.compile(r"\\(.)", re.DOTALL)
-_KINDS: Final[dict[str, int]] = {
+#: A token's kind by its first character (absent: a symbol, or a number when `-` starts it: see kind()).
+KINDS: Final[dict[str, int]] = {
     END: EOF,
     "'": STRING,
     '"': STRING,
@@ -69,7 +70,7 @@ def scan(expr: str) -> list[str]:
 
 def kind(token: str) -> int:
     """The kind of a token from :func:`scan` (``EOF`` for :data:`END`)."""
-    found = _KINDS.get(token[0], SYMBOL)
+    found = KINDS.get(token[0], SYMBOL)
     if token[0] == "-" and len(token) > 1 and token[1] != ">":
         return NUMBER  # `-5`; `->`, `->>` and `-` are symbols
     return found

@@ -1,8 +1,13 @@
-"""Stage 2: tokens → :class:`Filter` (CONTRACT §5.1 reference subset, §5.2 extensions).
+"""Stage 2: tokens → :class:`Filter` (CONTRACT §5.1 reference subset, §5.2 extensions, §12).
 
-A recursive-descent parser whose methods mirror precedence: ``_sequence`` (AND/OR in source order, one
-per group level) → ``_unary`` (NOT, groups) → ``_condition``. Errors are raised at the first offending
-token, in the reference's order of checks.
+The one parser of the grammar (issue 15 removed a regex fast path that had to agree with it). A
+recursive-descent parser whose methods mirror precedence: ``sequence`` (AND/OR in source order, one per
+group level) → ``_unary`` (NOT, groups) → ``_condition``. It reads :func:`~._lexer.scan`'s tokens —
+plain ``str``, their kind from the first character — so no object is built per token, and looks a
+token's position up (:func:`~._lexer.place`) only for an error or a §12 node that carries one. The
+commonest tokens (a plain string or integer after a comparison, list elements, path keys) are read
+where they stand, without a call; everything else, and every error, goes through the general steps.
+Errors are raised at the first offending token, in the reference's order of checks.
 
 Two things read the *interpolated* text of a string token: the ``found`` of an error, and the body of an
 ``interval '…'`` (validated after interpolation, as in the reference). Everything else is independent
@@ -67,7 +72,7 @@ from axonstore.filter._ast import (
     TimeCompare,
     Value,
 )
-from axonstore.filter._lexer import _KINDS, END, NUMBER, STRING, WORD, kind, place, scan, text
+from axonstore.filter._lexer import END, KINDS, NUMBER, STRING, WORD, kind, place, scan, text
 
 MAX_CONDITIONS: Final = 256
 MAX_IN_VALUES: Final = 256
@@ -201,7 +206,7 @@ class _Parser:
     def _not_negates(self) -> bool:
         """NOT negates before a word (other than an operator word) or `(`; otherwise it is a column."""
         following = self.tokens[self.i + 1]
-        if _KINDS.get(following[0]) == WORD:
+        if KINDS.get(following[0]) == WORD:
             return following.upper() not in _OPERATOR_WORDS
         return following == "("
 
@@ -214,7 +219,7 @@ class _Parser:
 
     def _condition(self, column: str) -> Node:
         start = self.i
-        if _KINDS.get(column[0]) != WORD:
+        if KINDS.get(column[0]) != WORD:
             raise self._error(start, ExpectedColumn)
         if len(column) > MAX_COLUMN_BYTES:  # words are ASCII: characters are bytes
             raise at(ColumnTooLong(column, len(column)), self.pos(start))
@@ -252,7 +257,7 @@ class _Parser:
         if token == "@@":
             self.i += 1
             return self._text_search(column, self.pos(self.i - 1))
-        if _KINDS.get(token[0]) == WORD:
+        if KINDS.get(token[0]) == WORD:
             word = token.upper()
             negated = word == "NOT" and self.tokens[self.i + 1].upper() in _NEGATABLE
             if negated:
@@ -296,7 +301,7 @@ class _Parser:
     def _literal(self, column: str) -> Value | None:
         """The current token as a literal (``None`` for null); errors for symbols and bare words."""
         token = self.tokens[self.i]
-        found = _KINDS.get(token[0])
+        found = KINDS.get(token[0])
         if found == STRING:
             return Value("text", text(token))
         if found == NUMBER or (token[0] == "-" and kind(token) == NUMBER):
@@ -331,7 +336,7 @@ class _Parser:
             raise at(BadTimeValue("expected `interval` after the `now()` sign"), self.pos(self.i))
         self.i += 1
         body = tokens[self.i]
-        if _KINDS.get(body[0]) != STRING:
+        if KINDS.get(body[0]) != STRING:
             raise at(BadTimeValue("expected a quoted interval like '30 minutes'"), self.pos(self.i))
         self.i += 1
         try:
@@ -412,6 +417,9 @@ class _Parser:
 
     def _bound(self, column: str) -> Value:
         token = self.tokens[self.i]
+        if token.isdigit() and len(token) < 19:  # the commonest bound, a plain i64, with no call
+            self.i += 1
+            return Value("integer", int(token))
         word = token.upper()
         if word == "NULL" or word == "NOW":  # noqa: PLR1714 - two compares beat a set
             raise at(ExpectedValue(token), self.pos(self.i))
@@ -426,26 +434,28 @@ class _Parser:
         """``('->' key)* ['->>' key]`` after a column: at most 8 steps, ``->>`` only as the last."""
         tokens = self.tokens
         keys: list[Value] = []
-        first = self.pos(self.i)
+        i = self.i
+        first = self.pos(i)
         last_text = False
-        while (arrow := tokens[self.i]) in _ARROWS:
+        while (arrow := tokens[i]) in _ARROWS:
             if last_text:
-                raise at(BadJsonPath("->> yields text, so it can only be the last step"), self.pos(self.i))
+                raise at(BadJsonPath("->> yields text, so it can only be the last step"), self.pos(i))
             if len(keys) == MAX_PATH_STEPS:
-                raise at(BadJsonPath(f"more than {MAX_PATH_STEPS} steps"), self.pos(self.i))
-            self.i += 1
-            key = tokens[self.i]
+                raise at(BadJsonPath(f"more than {MAX_PATH_STEPS} steps"), self.pos(i))
+            key = tokens[i + 1]
             if key[0] == "'" and "\\" not in key:  # the commonest key, with no call
                 keys.append(Value("text", key[1:-1]))
             else:
+                self.i = i + 1
                 keys.append(self._path_key())
-            self.i += 1
+            i += 2
             last_text = arrow == "->>"
+        self.i = i
         return JsonPath(column, tuple(keys), last_text, first)
 
     def _path_key(self) -> Value:
         token = self.tokens[self.i]
-        found = _KINDS.get(token[0])
+        found = KINDS.get(token[0])
         if found == STRING:
             return Value("text", text(token))
         if found == NUMBER and token.isdigit():  # ASCII digits: the lexer admits no others
@@ -466,7 +476,7 @@ class _Parser:
         if op is not None and path.text:  # `path->>'key' op value`, the commonest: no word to read
             self.i += 1
             return self._path_compare(path, op)
-        is_word = _KINDS.get(token[0]) == WORD
+        is_word = KINDS.get(token[0]) == WORD
         key = token.upper() if is_word else token
         if key == "IS" and is_word:
             self.i += 1
@@ -522,7 +532,7 @@ class _Parser:
 
     def _contains(self, column: str, op: ContainOp, pos: int) -> Node:
         token = self.tokens[self.i]
-        if op == "@>" and _KINDS.get(token[0]) == STRING:
+        if op == "@>" and KINDS.get(token[0]) == STRING:
             document = text(token)
             try:
                 _check_json(self.interp(document))
@@ -536,7 +546,7 @@ class _Parser:
 
     def _text_search(self, column: str, pos: int) -> Node:
         token = self.tokens[self.i]
-        if _KINDS.get(token[0]) != STRING:
+        if KINDS.get(token[0]) != STRING:
             if token is END:
                 raise at(MissingValue(column), self.pos(self.i))
             raise self._error(self.i, ExpectedValue)

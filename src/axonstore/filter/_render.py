@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final
 
 from axonstore.errors import OperatorNotForType, TooManyParameters
@@ -34,7 +35,7 @@ from axonstore.filter._ast import (
 )
 from axonstore.filter._interpolate import interpolator
 from axonstore.filter._parser import at
-from axonstore.filter._types import array_element, operator_type_error
+from axonstore.filter._types import array_element, takes_operator
 from axonstore.idents import type_cast
 
 MAX_PARAMETERS: Final = 65_535  # PostgreSQL's limit on bind parameters per statement
@@ -124,10 +125,9 @@ class _Renderer:
         pg_type = self.types.get(column) if self.types else None
         if not isinstance(pg_type, str) or not pg_type:
             return None
-        error = operator_type_error(column, op, pg_type, document=document)
-        if error is not None:
-            raise at(error, pos)
-        return pg_type
+        if takes_operator(op, pg_type, document):  # cached: no error object built to say yes
+            return pg_type
+        raise at(OperatorNotForType(column, op, pg_type), pos)
 
     def placeholder(self, value: Value, cast: str) -> str:
         """``$n`` (with ``cast``) for one more parameter; a text value holding ``$`` is a template."""
@@ -153,10 +153,10 @@ class _Renderer:
         return method(self, node)
 
     def both(self, node: And | Or) -> str:
-        dispatch = _DISPATCH
+        dispatch, refuse = _DISPATCH, _Renderer.node
         parts = []
         for item in node.items:  # a loop, not a comprehension: in 3.11 that is one call more
-            parts.append(dispatch.get(type(item), _Renderer.node)(self, item))
+            parts.append(dispatch.get(type(item), refuse)(self, item))
         return (" AND " if type(node) is And else " OR ").join(parts)
 
     def null_test(self, node: NullTest) -> str:
@@ -204,11 +204,16 @@ class _Renderer:
         keys = path.keys
         self.known(path.column, "->>" if path.text and len(keys) == 1 else "->", path.pos)
         arrow = "->>" if path.text else "->"
+        placeholder = self.placeholder
         if len(keys) == 1:  # the commonest path, one step: no list to join
-            return f'"{path.column}"{arrow}{self.placeholder(keys[0], "")}'
-        steps = self.placeholders(keys, "")
-        last = steps.pop()
-        return "".join([f'"{path.column}"', *[f"->{step}" for step in steps], arrow, last])
+            return f'"{path.column}"{arrow}{placeholder(keys[0], "")}'
+        parts = [f'"{path.column}"']
+        for key in keys[:-1]:
+            parts.append("->")
+            parts.append(placeholder(key, ""))
+        parts.append(arrow)
+        parts.append(placeholder(keys[-1], ""))
+        return "".join(parts)
 
     def path_compare(self, node: PathCompare) -> str:
         path = self.path(node.path)
@@ -236,7 +241,7 @@ class _Renderer:
 
     def text_search_node(self, node: TextSearch) -> str:
         pg_type = self.known(node.column, "@@", node.pos)
-        config = self.placeholder(Value("text", self.text_search), "::regconfig")
+        config = self.placeholder(_text(self.text_search), "::regconfig")
         query = self.placeholder(node.query, "")
         searched = f'"{node.column}"' if pg_type == "tsvector" else f'to_tsvector({config}, "{node.column}")'
         return f"{searched} @@ websearch_to_tsquery({config}, {query})"
@@ -259,6 +264,11 @@ _DISPATCH: Final[dict[type, Callable[[_Renderer, Any], str]]] = {
     Contains: _Renderer.contains,
     TextSearch: _Renderer.text_search_node,
 }
+
+
+@lru_cache(maxsize=64)  # the text-search configurations in use: one Value each, not one per render
+def _text(configuration: str) -> Value:
+    return Value("text", configuration)
 
 
 def _typed_path(path: str, kind: str) -> str:

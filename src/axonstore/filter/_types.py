@@ -39,11 +39,13 @@ def operator_type_error(
     ``op`` is ``->``, ``->>``, ``@>``, ``<@``, ``&&`` or ``@@``; ``document`` says that ``@>`` has a JSON
     literal on its right (jsonb containment) rather than a list (array containment).
     """
-    return None if _takes(op, pg_type, document) else OperatorNotForType(column, op, pg_type)
+    return None if takes_operator(op, pg_type, document) else OperatorNotForType(column, op, pg_type)
 
 
 @lru_cache(maxsize=1024)  # asked once per §12 node rendered, of a handful of (operator, type) pairs
-def _takes(op: str, pg_type: str, document: bool) -> bool:
+def takes_operator(op: str, pg_type: str, document: bool = False) -> bool:
+    """Can a column of known type ``pg_type`` take ``op``? (:func:`operator_type_error` without the
+    error: ``False`` exactly when that returns one.)"""
     if not _builtin(pg_type):
         return True
     if op in ("->", "->>") or document:
