@@ -84,7 +84,7 @@ def render(
         error.expr = parsed.source
         raise
     values = renderer.values
-    if param_offset + len(values) > MAX_PARAMETERS:  # check_parameter_count, inline
+    if values and param_offset + len(values) > MAX_PARAMETERS:  # check_parameter_count, inline
         raise TooManyParameters(MAX_PARAMETERS)
     return _plan(sql, tuple(values), tuple(renderer.templates))
 
@@ -163,11 +163,13 @@ class _Renderer:
         return f'"{node.column}" IS NOT NULL' if node.negated else f'"{node.column}" IS NULL'
 
     def group(self, node: Group) -> str:
-        return f"({self.node(node.child)})"
+        child = node.child
+        return f"({_DISPATCH.get(type(child), _Renderer.node)(self, child)})"
 
     def negation(self, node: Not) -> str:
-        inner = self.node(node.child)
-        return f"NOT {inner}" if type(node.child) is Group else f"NOT ({inner})"
+        child = node.child
+        inner = _DISPATCH.get(type(child), _Renderer.node)(self, child)
+        return f"NOT {inner}" if type(child) is Group else f"NOT ({inner})"
 
     def compare(self, node: Compare) -> str:
         column, op = node.column, node.op

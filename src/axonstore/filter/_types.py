@@ -14,7 +14,14 @@ from axonstore.errors import OperatorNotForType
 from axonstore.idents import type_cast
 from axonstore.pgtypes import BUILTIN_TYPES
 
-__all__ = ["JSON_TYPES", "SEARCHABLE_TYPES", "array_element", "is_array_type", "operator_type_error"]
+__all__ = [
+    "JSON_TYPES",
+    "SEARCHABLE_TYPES",
+    "array_element",
+    "is_array_type",
+    "operator_type_error",
+    "takes_operator",
+]
 
 JSON_TYPES: Final = frozenset({"json", "jsonb"})
 #: What ``@@`` searches: text (through ``to_tsvector``) or a tsvector itself.
