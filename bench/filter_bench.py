@@ -64,9 +64,8 @@ import sqlglot
 
 from axonstore.embedded import EmbeddedServer
 from axonstore.filter import build_pg_where, parse_cache_info, parse_filter
-from axonstore.filter._fast import fast_parse
-from axonstore.filter._lexer import tokenize
-from axonstore.filter._parser import parse_tokens
+from axonstore.filter._lexer import scan
+from axonstore.filter._parser import parse
 from axonstore.filter._render import RenderPlan, render
 
 ENV_DSN: Final = "AXON_BENCH_DATABASE_URL"
@@ -99,7 +98,11 @@ COLUMN_TYPES: Final[Mapping[str, str]] = {
 
 @dataclass(frozen=True)
 class Case:
-    """One expression shape; ``template`` holds ``{n}`` once, where a new expression varies a literal."""
+    """One expression shape; ``template`` holds ``{n}`` once, where a new expression varies a literal.
+
+    ``fast_path`` marks the shapes a separate regex fast path used to take (until issue 15 folded it
+    into the one grammar); the names keep it so that runs before and after compare line by line.
+    """
 
     name: str
     conditions: int
@@ -345,13 +348,11 @@ def _overhead(mode: Mode) -> Stats:
 
 
 def _sanity_check(case: Case) -> None:
-    """The case is what its label says: condition count, fast path or not, and both engines accept it."""
+    """The case is what its label says: its condition count, and both engines accept it."""
     text = case.text(_CACHED_N)
     parsed = parse_filter(text, BINDINGS)
     if parsed is None or parsed.conditions != case.conditions:
         raise SystemExit(f"{case.name}: parsed {parsed and parsed.conditions} conditions")
-    if (fast_parse(text) is not None) != case.fast_path:
-        raise SystemExit(f"{case.name}: fast path expected {case.fast_path}")
     sql, params = build_pg_where(text, 0, BINDINGS, COLUMN_TYPES)
     if "${" in sql or not params or "${" in "".join(map(str, params)):
         raise SystemExit(f"{case.name}: bindings were not interpolated: {sql!r} {params!r}")
@@ -427,13 +428,11 @@ def _stages(case: Case, rounds: int, batch: int) -> dict[str, float]:
     """Median per-call ns of each stage of compiling a new expression, timed on its own (its inputs
     prepared untimed), the stages sampled round-robin like the main measurement."""
     texts = _new_texts(case, rounds * batch)
-    tokens = [tokenize(t) for t in texts]
-    parsed = [parse_tokens(toks, str) for toks in tokens]
+    parsed = [parse(t, str) for t in texts]
     plans = [render(p, 0, COLUMN_TYPES) for p in parsed if p is not None]
     stages: dict[str, tuple[Callable[[Any], object], list[Any]]] = {
-        "fast_parse (regex fast path; None when it gives up)": (fast_parse, texts),
-        "tokenize (regex lexer; full path only)": (tokenize, texts),
-        "parse_tokens (recursive descent; full path only)": (lambda toks: parse_tokens(toks, str), tokens),
+        "scan (the token regex, one findall)": (scan, texts),
+        "parse (scan + recursive descent)": (lambda text: parse(text, str), texts),
         "render (plan: SQL text + constants)": (lambda p: render(p, 0, COLUMN_TYPES), parsed),
         "RenderPlan.params (interpolate bindings)": (_params, plans),
         "build_pg_where, whole call": (_build, _new_texts(case, rounds * batch)),

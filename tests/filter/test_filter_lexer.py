@@ -106,3 +106,22 @@ def test_hostile_long_input_is_linear() -> None:
         with pytest.raises((UnexpectedChar, UnterminatedString)):
             tokenize(expr)
         assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "a->'->' = '->' AND b@>'x'",
+        "m->>'k'->>'k' IN ('k', \"'k'\")\u3000AND\u00a0k->'k' IS NULL",
+        "x = 'a b' AND 'a b' = x",
+        "  ((a=1))  ",
+        "t <@ ('<@', '@@') OR t@@'@@'",
+    ],
+)
+def test_positions_found_by_text_are_the_scans_own(expr: str) -> None:
+    """Positions are looked up by searching each token's text after the one before; they are exactly
+    where the token regex matched (strings holding other tokens' text cannot mislead the search)."""
+    from axonstore.filter._lexer import _TOKEN
+
+    expected = [m.start(1) for m in _TOKEN.finditer(expr.rstrip())] + [len(expr)]
+    assert [t.pos for t in tokenize(expr)] == expected

@@ -15,14 +15,25 @@ from axonstore.filter import (
     parse_limit,
     parse_order_by,
 )
-from axonstore.filter._ast import And, Between, Compare, Group, InList, Not, NullTest, Or, TimeCompare, Value
-from axonstore.filter._fast import fast_parse
-from axonstore.filter._lexer import tokenize
-from axonstore.filter._parser import parse_tokens
+from axonstore.filter._ast import (
+    And,
+    Between,
+    Compare,
+    Group,
+    InList,
+    JsonPath,
+    Not,
+    NullTest,
+    Or,
+    PathCompare,
+    TimeCompare,
+    Value,
+)
+from axonstore.filter._parser import parse
 
 
 def full_parse(expr: str) -> Any:
-    parsed = parse_tokens(tokenize(expr), lambda text: text)
+    parsed = parse(expr, lambda text: text)
     return parsed.root if parsed else None
 
 
@@ -60,38 +71,25 @@ def test_parse_filter_keeps_templates_and_lists_columns() -> None:
     assert parse_filter("   ") is None
 
 
-def test_fast_path_and_full_parser_build_the_same_tree() -> None:
-    expr = "a = 'x' AND b >= -2.5 or c LIKE '%y' AND d != null AND e = TRUE"
-    fast = fast_parse(expr)
-    assert fast is not None
-    assert fast.root == full_parse(expr)
-    declined = (
-        "NOT a = 1",
-        "a = now()",
-        "(a = 1)",
-        "a = 1 AND",
-        "a LIKE 5",
-        "a > null",
-        "a = 1.2.3",
-        "a IN ()",
-        "a IN (null)",
-        "NOT NOT IN (1)",
-        "a BETWEEN null AND 1",
-        "a IS 5",
-        "a ILIKE 1",
-    )
-    for expr in declined:
-        assert fast_parse(expr) is None, expr
-    for accepted in (
-        "a IN (1, 'x')",
-        "a NOT BETWEEN 1 AND 2",
-        "a IS NOT NULL",
-        "NOT IN (1)",
-        "a not ilike 'x'",
-    ):
-        fast = fast_parse(accepted)
-        assert fast is not None, accepted
-        assert fast.root == full_parse(accepted), accepted
+def test_the_parsers_shortcuts_build_the_trees_its_general_steps_build() -> None:
+    """The one parser reads the commonest tokens (a plain string or integer after a comparison, in a
+    list, as a path key) without a call; escaped strings, signs, decimals and big numbers take the
+    general steps. Both build the same nodes."""
+    text, integer = Value("text", "x"), Value("integer", 7)
+    assert full_parse("a = 'x'") == full_parse('a = "x"') == Compare("a", "=", text)
+    assert full_parse("a = 'x\\y'") == Compare("a", "=", Value("text", "xy"))
+    assert full_parse("a >= 7") == full_parse("a >= 007") == Compare("a", ">=", integer)
+    assert full_parse("a < -7") == Compare("a", "<", Value("integer", -7))
+    assert full_parse("a = 9223372036854775807") == Compare("a", "=", Value("integer", 2**63 - 1))
+    assert full_parse("a = 9223372036854775808") == Compare("a", "=", Value("float", 2.0**63))
+    assert full_parse("a IN ('x', 7, 'y\\'z')") == InList("a", (text, integer, Value("text", "y'z")), False)
+    path = JsonPath("m", (Value("text", "k"), Value("integer", 0)), True, 1)
+    assert full_parse("m->'k'->>0 = 'x'") == full_parse('m->"k"->>0 = "x"') == PathCompare(path, "=", text)
+    assert full_parse("m->'k'->>0 = 'x\\'y'") == PathCompare(path, "=", Value("text", "x'y"))
+    assert full_parse("a LIKE 'x' OR a = 'x'") == Or((Compare("a", "LIKE", text), Compare("a", "=", text)))
+    for expr in ("a LIKE 5", "a > null", "a = 1.2.3", "a IN (null)", "a IN ()", "a = now"):
+        with pytest.raises(errors.FilterError):
+            full_parse(expr)
 
 
 def test_interval_is_validated_after_interpolation_and_not_cached_wrongly() -> None:

@@ -76,3 +76,11 @@ def test_plans_are_reused_and_keyed_by_offset_and_types() -> None:
 def test_parameter_cap_counts_offset_plus_params() -> None:
     assert build_pg_where("a = 1", 65_534)[0] == '"a"::text = $65535'
     assert build_pg_where("a = null", 65_535)[0] == '"a" IS NULL'
+    assert build_pg_where("a = null AND t < now()", 70_000)[0] == '"a" IS NULL AND "t" < now()'  # none bound
+
+
+def test_placeholders_read_the_same_past_the_table_of_the_first_thousand() -> None:
+    """`$1`…`$1023` come from a table, the rest are formatted: the text is the same either way."""
+    for offset in (0, 1021, 1022, 1023, 5000):
+        sql, _ = build_pg_where("a IN (1, 2, 3)", offset)
+        assert sql == f'"a"::text IN (${offset + 1}, ${offset + 2}, ${offset + 3})'

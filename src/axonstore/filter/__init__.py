@@ -17,10 +17,9 @@ an expression carries ``expr`` (the text) and, where it comes from a token, ``po
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Final, NamedTuple
 
 from axonstore.errors import FilterError, FilterTooLong, InvalidIdentifier
@@ -59,10 +58,8 @@ from axonstore.filter._ast import (
 )
 from axonstore.filter._bounds import parse_limit, parse_order_by, render_bounds
 from axonstore.filter._compose import conjoin
-from axonstore.filter._fast import fast_parse
 from axonstore.filter._interpolate import binding_text, interpolate
-from axonstore.filter._lexer import tokenize
-from axonstore.filter._parser import parse_tokens
+from axonstore.filter._parser import parse
 from axonstore.filter._render import MAX_PARAMETERS, Param, RenderPlan, check_parameter_count, render
 from axonstore.filter._types import (
     JSON_TYPES,
@@ -172,12 +169,13 @@ class _ParseCache:
         self.lock = threading.Lock()
 
     def get(self, expr: str) -> Filter | _NeedsBindings | None:
-        try:
-            parsed = self.items[expr]
-        except KeyError:
+        parsed = self.items.get(expr, _MISS)  # a miss raises nothing: exceptions cost a new expression
+        if parsed is _MISS:
             return _MISS
-        with contextlib.suppress(KeyError):  # evicted meanwhile by another thread: the answer stands
+        try:  # noqa: SIM105 - contextlib.suppress would cost a context manager per hit
             self.items.move_to_end(expr)
+        except KeyError:  # evicted meanwhile by another thread: the answer stands
+            pass
         self.hits += 1
         return parsed
 
@@ -208,13 +206,6 @@ def parse_cache_info() -> CacheInfo:
     return _CACHE.info()
 
 
-def _parse_text(expr: str, interp: Callable[[str], str]) -> Filter | None:
-    parsed = fast_parse(expr) or parse_tokens(tokenize(expr), interp)
-    if parsed is not None:
-        parsed.source = expr
-    return parsed
-
-
 def reusable(parsed: Filter) -> bool:
     """Does ``parsed`` stand for its expression whatever the bindings? True for a parse the cache
     holds; false for one that read a binding while parsing (an ``interval '${n} days'``), for a
@@ -238,9 +229,9 @@ def parse_filter(expr: str, bindings: Mapping[str, object] | None = None) -> Fil
         raise too_long
     try:
         try:
-            parsed = _parse_text(expr, _refuse_templates)
+            parsed = parse(expr, _refuse_templates)
         except _NeedsBindings:
-            return _parse_text(expr, lambda text: interpolate(text, bindings))
+            return parse(expr, lambda text: interpolate(text, bindings))  # not cached: read a binding
     except FilterError as error:
         error.expr = expr
         raise
@@ -251,6 +242,8 @@ def parse_filter(expr: str, bindings: Mapping[str, object] | None = None) -> Fil
 def _checked_text_search(name: object) -> str:
     """A text-search configuration name: an identifier, optionally schema-qualified (it is bound as a
     ``regconfig`` parameter, so this is about clear errors, not safety)."""
+    if name == DEFAULT_TEXT_SEARCH:
+        return DEFAULT_TEXT_SEARCH
     if isinstance(name, str):
         schema, _, config = name.rpartition(".")
         if is_safe_identifier(config) and (not schema or is_safe_identifier(schema)):
@@ -320,7 +313,8 @@ def build_pg_where(
     >>> build_pg_where("body @@ 'pool -mysql'", text_search="english")[1]
     ['english', 'pool -mysql']
     """
-    _, plan = compile_where(expr, param_offset, column_types, bindings, text_search=text_search)
-    if plan is None:
+    parsed = parse_filter(expr, bindings)  # compile_where's two steps, one call layer less
+    if parsed is None:
         return "TRUE", []
+    plan = plan_for(parsed, param_offset, column_types, text_search=text_search)
     return plan.sql, plan.params(bindings)

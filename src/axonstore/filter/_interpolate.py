@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
+from functools import lru_cache, partial
 from typing import Final
 
 _PLACEHOLDER: Final = re.compile(r"\$(?:\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
@@ -22,21 +23,28 @@ def interpolate(template: str, bindings: Mapping[str, object] | None) -> str:
     """
     if not bindings or "$" not in template:
         return template
+    return _PLACEHOLDER.sub(partial(_substitute, bindings), template)
 
-    def substitute(m: re.Match[str]) -> str:
-        braced = m.group(1)
-        value = _resolve_dotted(braced, bindings) if braced is not None else _lookup(bindings, m.group(2))
-        return m.group(0) if value is None else value
 
-    return _PLACEHOLDER.sub(substitute, template)
+def _substitute(bindings: Mapping[str, object], m: re.Match[str]) -> str:
+    braced, bare = m.groups()
+    value = _resolve_dotted(braced, bindings) if braced is not None else _lookup(bindings, bare)
+    return m.group(0) if value is None else value
 
 
 def interpolator(template: str) -> Callable[[Mapping[str, object] | None], str]:
     """``interpolate`` specialised for one template, for reuse: a template that is exactly one
     placeholder (``'${id}'``, the common case) resolves with a lookup instead of a regex pass."""
+    if template[:1] != "$":  # cannot be one placeholder: no regex, no cache entry for it
+        return partial(interpolate, template)
+    return _placeholder_interpolator(template)
+
+
+@lru_cache(maxsize=1024)  # such templates recur across expressions (`id = '${id}'`): build each once
+def _placeholder_interpolator(template: str) -> Callable[[Mapping[str, object] | None], str]:
     whole = _PLACEHOLDER.fullmatch(template)
     if whole is None:
-        return lambda bindings: interpolate(template, bindings)
+        return partial(interpolate, template)
     braced, bare = whole.groups()
 
     def resolve(bindings: Mapping[str, object] | None) -> str:
@@ -50,6 +58,8 @@ def interpolator(template: str) -> Callable[[Mapping[str, object] | None], str]:
 
 def _lookup(bindings: Mapping[str, object], name: str) -> str | None:
     value = bindings.get(name)
+    if type(value) is str:  # the commonest binding, with no call
+        return value
     return None if value is None else binding_text(value)
 
 

@@ -1,10 +1,12 @@
-"""Stage 1: the where-expression as a list of tokens (ANCHOR §3.2, plus `,` for IN lists).
+"""Stage 1: the where-expression as tokens (ANCHOR §3.2, plus `,` for IN lists and the §12 symbols).
 
-The whole input is tokenised before anything is parsed, so a character outside the alphabet is reported
-wherever it stands. One compiled regular expression drives the scan (each match is optional whitespace
-plus one token); where it does not match, the first non-blank character is the error: an opening quote
-with no close, or a character outside the alphabet. The list always ends with an ``EOF`` token, so the
-parser never bounds-checks.
+The token grammar is stated once, in ``_TOKEN``; :func:`scan` runs it with one ``findall`` call, so the
+whole input is tokenised, in C, before anything is parsed. A token is its source text (a string with its
+quotes), so the parser reads plain ``str`` and its kind from the first character (:func:`kind`); no
+object is built per token. Where a character outside the alphabet (or a quote that never closes)
+stands, the last alternative swallows the rest of the input and yields ``""``: the scan stops there, as
+the reference's does, and the error is raised with its position. Positions are only needed for errors
+and for the three §12 nodes that carry one, so :func:`place` finds them on demand.
 """
 
 from __future__ import annotations
@@ -21,9 +23,89 @@ STRING: Final = 2
 NUMBER: Final = 3
 SYMBOL: Final = 4  # = == != <> < <= > >= ( ) + - , and (CONTRACT §12) -> ->> @> <@ && @@
 
+#: Closes every token list: no token holds a NUL, so the parser needs no bounds checks.
+END: Final = "\0"
+
+# One alternative per token kind; their first characters are disjoint, so their order only serves
+# speed (words first). `-` is a number's sign when a digit follows (`-5` is one token), else the
+# symbol (or `->`, `->>`). `!`, `@` and `&` alone match nothing: an UnexpectedChar. Strings are
+# unrolled and every repetition possessive: no backtracking, linear in the input. ASCII only: no
+# Unicode case folding anywhere. Group 1 is the token; the last alternative (outside it) is the error.
+_TOKEN: Final = re.compile(
+    rf"""[{WHITE_SPACE_CLASS}]*+(?:(
+      [A-Za-z_]\w*+
+    | '[^'\\]*+(?:\\.[^'\\]*+)*+'
+    | <[=>@]? | >=? | ==? | [()+,] | -?[0-9][0-9.]*+ | ->>? | -
+    | "[^"\\]*+(?:\\.[^"\\]*+)*+"
+    | @> | && | @@ | !=
+    )|[^{WHITE_SPACE_CLASS}].*)""",
+    re.VERBOSE | re.DOTALL | re.ASCII,
+)
+_WHITE_SPACE: Final = "".join(sorted(WHITE_SPACE))
+_ESCAPE: Final = re.compile(r"\\(.)", re.DOTALL)
+#: A token's kind by its first character (absent: a symbol, or a number when `-` starts it: see kind()).
+KINDS: Final[dict[str, int]] = {
+    END: EOF,
+    "'": STRING,
+    '"': STRING,
+    **dict.fromkeys("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_", WORD),
+    **dict.fromkeys("0123456789", NUMBER),
+}
+
+
+def scan(expr: str) -> list[str]:
+    """The tokens of ``expr`` as source text, closed by :data:`END`; the lexer's error at the first bad
+    spot (``UnexpectedChar``, ``UnterminatedString``) wherever it stands.
+
+    >>> scan("a >= 'x'")
+    ['a', '>=', "'x'", '\\x00']
+    """
+    # Trailing blanks stripped first: then every scan position starts a token or the error.
+    tokens: list[str] = _TOKEN.findall(expr.rstrip(_WHITE_SPACE))
+    if tokens and not tokens[-1]:
+        _raise_error(expr)
+    tokens.append(END)
+    return tokens
+
+
+def kind(token: str) -> int:
+    """The kind of a token from :func:`scan` (``EOF`` for :data:`END`)."""
+    found = KINDS.get(token[0], SYMBOL)
+    if token[0] == "-" and len(token) > 1 and token[1] != ">":
+        return NUMBER  # `-5`; `->`, `->>` and `-` are symbols
+    return found
+
+
+def text(token: str) -> str:
+    """What a token stands for: a string's unescaped content (before interpolation), else its text."""
+    if token[0] in "'\"":
+        body = token[1:-1]
+        return _ESCAPE.sub(r"\1", body) if "\\" in body else body
+    return "" if token == END else token
+
+
+def place(expr: str, tokens: list[str], places: list[int], index: int) -> int:
+    """The character index of ``tokens[index]`` (``scan(expr)``'s tokens; ``END`` stands at the end of
+    ``expr``), extending ``places`` — the indexes of the tokens before it found so far — up to it.
+
+    Only blanks separate two tokens and no token starts with a blank, so each token is the first
+    occurrence of its text after the end of the one before: a ``str.find`` per token, no second scan.
+    """
+    find, append = expr.find, places.append
+    known = len(places)
+    cursor = places[-1] + len(tokens[known - 1]) if known else 0
+    last = len(tokens) - 1  # END's place is the end of the input
+    for token in tokens[known : min(index + 1, last)]:
+        cursor = find(token, cursor)
+        append(cursor)
+        cursor += len(token)
+    if index == last:
+        append(len(expr))
+    return places[index]
+
 
 class Token(NamedTuple):
-    """One token.
+    """One token, spelled out (for tests and diagnostics; the parser reads :func:`scan`'s strings).
 
     ``text`` is a string's unescaped content (before interpolation), else the source text; ``key`` is
     what keywords are matched against (upper-cased words, symbols as written, ``""`` otherwise).
@@ -35,68 +117,34 @@ class Token(NamedTuple):
     key: str
 
 
-# Alternatives in the reference's order of rules. `-` is a symbol only when no digit follows, so `-5`
-# is one number token; `!`, `@` and `&` alone match nothing and become an UnexpectedChar. The longer
-# symbols come first (`->>` before `->`, `<@` before `<`). ASCII only: no Unicode case folding anywhere.
-_TOKEN: Final = re.compile(
-    rf"""[{WHITE_SPACE_CLASS}]*+(?:
-      '((?:[^'\\]|\\.)*+)'
-    | "((?:[^"\\]|\\.)*+)"
-    | (->>|->|@>|<@|&&|@@|==|!=|<=|>=|<>|[=<>()+,]|-(?![0-9]))
-    | (-?[0-9][0-9.]*+)
-    | ([A-Za-z_][A-Za-z0-9_]*+)
-    )""",
-    re.VERBOSE | re.DOTALL | re.ASCII,
-)
-_ESCAPE: Final = re.compile(r"\\(.)", re.DOTALL)
-_new = tuple.__new__  # builds a Token without NamedTuple's Python-level __new__ (the lexer's hot path)
-
-
 def tokenize(expr: str) -> list[Token]:
-    """Split ``expr`` into tokens; raise ``UnexpectedChar`` / ``UnterminatedString`` at the first bad spot.
+    """:func:`scan` with every token's kind, text, position and key, ending with an ``EOF`` token.
 
     >>> [t.text for t in tokenize("a >= 'x'")]
     ['a', '>=', 'x', '']
     """
-    tokens: list[Token] = []
-    append = tokens.append
-    match = _TOKEN.match
-    pos = 0
-    end = len(expr)
-    # Anchored matches, stopping at the first failure: a forward search from a failure point could
-    # rescan the same run of text from every position (quadratic on hostile input).
-    while pos < end:
-        m = match(expr, pos)
-        if m is None:
-            _raise_gap(expr, pos)
-            break
-        pos = m.end()
-        group = m.lastindex
-        text = m.group(group)  # type: ignore[arg-type]  # every alternative has a group
-        if group == 5:
-            append(_new(Token, (WORD, text, m.start(5), text.upper())))
-        elif group == 3:
-            append(_new(Token, (SYMBOL, text, m.start(3), text)))
-        elif group == 4:
-            append(_new(Token, (NUMBER, text, m.start(4), "")))
-        else:
-            if "\\" in text:
-                text = _ESCAPE.sub(r"\1", text)
-            append(_new(Token, (STRING, text, m.start(group) - 1, "")))  # type: ignore[arg-type]
-    append(_new(Token, (EOF, "", end, "")))
-    return tokens
+    tokens = scan(expr)
+    places: list[int] = []
+    place(expr, tokens, places, len(tokens) - 1)
+    return [
+        Token(kind(token), text(token), pos, _key(token)) for token, pos in zip(tokens, places, strict=True)
+    ]
 
 
-def _raise_gap(expr: str, pos: int) -> None:
-    """Raise the error for the first character at or after ``pos`` that is not whitespace.
+def _key(token: str) -> str:
+    found = kind(token)
+    if found == WORD:
+        return token.upper()
+    return token if found == SYMBOL else ""
 
-    Returns quietly when only whitespace is left (the expression simply ends there).
-    """
-    while pos < len(expr) and expr[pos] in WHITE_SPACE:
-        pos += 1
-    if pos == len(expr):
-        return  # only trailing whitespace
-    ch = expr[pos]
-    if ch in "'\"":
-        raise UnterminatedString(pos)
-    raise UnexpectedChar(ch, pos)
+
+def _raise_error(expr: str) -> None:
+    """Raise the lexer's error: at the first character no token starts with (found by the scan that
+    yielded ``""``), ``UnterminatedString`` for a quote and ``UnexpectedChar`` for anything else."""
+    for m in _TOKEN.finditer(expr.rstrip(_WHITE_SPACE)):
+        if m.start(1) < 0:
+            pos = m.start() + len(m.group()) - len(m.group().lstrip(_WHITE_SPACE))
+            ch = expr[pos]
+            if ch in "'\"":
+                raise UnterminatedString(pos)
+            raise UnexpectedChar(ch, pos)

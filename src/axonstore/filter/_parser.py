@@ -1,8 +1,13 @@
-"""Stage 2: tokens → :class:`Filter` (CONTRACT §5.1 reference subset, §5.2 extensions).
+"""Stage 2: tokens → :class:`Filter` (CONTRACT §5.1 reference subset, §5.2 extensions, §12).
 
-A recursive-descent parser whose methods mirror precedence: ``_sequence`` (AND/OR in source order, one
-per group level) → ``_unary`` (NOT, groups) → ``_condition``. Errors are raised at the first offending
-token, in the reference's order of checks.
+The one parser of the grammar (issue 15 removed a regex fast path that had to agree with it). A
+recursive-descent parser whose methods mirror precedence: ``sequence`` (AND/OR in source order, one per
+group level) → ``_unary`` (NOT, groups) → ``_condition``. It reads :func:`~._lexer.scan`'s tokens —
+plain ``str``, their kind from the first character — so no object is built per token, and looks a
+token's position up (:func:`~._lexer.place`) only for an error or a §12 node that carries one. The
+commonest tokens (a plain string or integer after a comparison, list elements, path keys) are read
+where they stand, without a call; everything else, and every error, goes through the general steps.
+Errors are raised at the first offending token, in the reference's order of checks.
 
 Two things read the *interpolated* text of a string token: the ``found`` of an error, and the body of an
 ``interval '…'`` (validated after interpolation, as in the reference). Everything else is independent
@@ -67,7 +72,7 @@ from axonstore.filter._ast import (
     TimeCompare,
     Value,
 )
-from axonstore.filter._lexer import EOF, NUMBER, STRING, SYMBOL, WORD, Token
+from axonstore.filter._lexer import END, KINDS, NUMBER, STRING, WORD, kind, place, scan, text
 
 MAX_CONDITIONS: Final = 256
 MAX_IN_VALUES: Final = 256
@@ -104,284 +109,321 @@ def at(error: _E, pos: int) -> _E:
     return error
 
 
-def parse_tokens(tokens: list[Token], interp: Interp) -> Filter | None:
-    """Parse a token list ending in ``EOF``; ``None`` for an empty expression."""
-    if tokens[0].kind == EOF:
+def parse(expr: str, interp: Interp) -> Filter | None:
+    """Tokenise and parse ``expr``; ``None`` for an empty expression."""
+    tokens = scan(expr)
+    if tokens[0] is END:
         return None
-    parser = _Parser(tokens, interp)
+    parser = _Parser(expr, tokens, interp)
     root = parser.sequence(None)
-    return Filter(root, tuple(parser.columns), parser.conditions)
+    return Filter(root, tuple(parser.columns), parser.conditions, {}, expr)
 
 
 class _Parser:
-    __slots__ = ("columns", "conditions", "depth", "i", "interp", "tokens")
+    """The parser's state: the tokens (source text, closed by ``END``), the index of the current one,
+    and what the limits count. Token positions are looked up only for an error or a §12 node."""
 
-    def __init__(self, tokens: list[Token], interp: Interp) -> None:
+    __slots__ = ("columns", "conditions", "depth", "expr", "i", "interp", "places", "tokens")
+
+    def __init__(self, expr: str, tokens: list[str], interp: Interp) -> None:
+        self.expr = expr
         self.tokens = tokens
         self.i = 0
         self.interp = interp
         self.depth = 0
         self.conditions = 0
         self.columns: dict[str, None] = {}  # an insertion-ordered set
+        self.places: list[int] = []  # the positions of the first tokens, as far as one was asked for
 
-    def _next_key(self) -> str:
-        """The key of the token after the current one (``""`` past the end)."""
-        return self.tokens[self.i + 1].key if self.tokens[self.i].kind != EOF else ""
+    def pos(self, index: int) -> int:
+        """The character index of token ``index`` (the end of the input for ``END``)."""
+        if index < len(self.places):
+            return self.places[index]
+        return place(self.expr, self.tokens, self.places, index)
 
-    def _found(self, tok: Token) -> str:
+    def _found(self, token: str) -> str:
         """How an error names a token: a string as `'content'` (interpolated), anything else verbatim."""
-        if tok.kind == STRING:
-            return f"'{self.interp(tok.text)}'"
-        return tok.text
+        if token[0] in "'\"":
+            return f"'{self.interp(text(token))}'"
+        return text(token)
 
-    def _error(self, tok: Token, error: Callable[[str], FilterError]) -> FilterError:
-        """``error(found)`` for ``tok`` — unless it is a stray comma, which is always UnexpectedChar."""
-        if tok.key == ",":
-            return UnexpectedChar(",", tok.pos)
-        return at(error(self._found(tok)), tok.pos)
-
-    def _here(self) -> int:
-        """The position of the current token (the end of the input at EOF)."""
-        return self.tokens[self.i].pos
+    def _error(self, index: int, error: Callable[[str], FilterError]) -> FilterError:
+        """``error(found)`` for token ``index`` — unless it is a stray comma, always UnexpectedChar."""
+        token = self.tokens[index]
+        if token == ",":
+            return UnexpectedChar(",", self.pos(index))
+        return at(error(self._found(token)), self.pos(index))
 
     # ---- precedence levels ---------------------------------------------------------------------
 
-    def sequence(self, open_pos: int | None) -> Node:
-        """``unary (AND|OR unary)*`` up to the end of input or the ``)`` closing the group at open_pos."""
-        items = [self._unary()]
-        connectors: list[str] = []
+    def sequence(self, opened: int | None) -> Node:
+        """``unary (AND|OR unary)*`` up to the end of input or the ``)`` closing the group whose ``(``
+        is token ``opened``."""
         tokens = self.tokens
-        while (tok := tokens[self.i]).kind != EOF:
-            key = tok.key
-            if key == ")":
-                if open_pos is None:
-                    raise UnbalancedParen(tok.pos)
+        token = tokens[self.i]
+        # a condition directly (one call less), unless a group or a NOT may start here
+        items = [self._unary() if token == "(" or len(token) == 3 else self._condition(token)]
+        connectors: list[str] = []
+        while (token := tokens[self.i]) is not END:
+            if token == ")":
+                if opened is None:
+                    raise UnbalancedParen(self.pos(self.i))
                 return _by_precedence(items, connectors)
-            if tok.kind != WORD or key not in ("AND", "OR"):
-                raise self._error(tok, ExpectedConnector)
+            connector = token.upper()  # only a word can spell a keyword: strings keep their quotes
+            if connector != "AND" and connector != "OR":  # noqa: PLR1714 - two compares beat a set
+                raise self._error(self.i, ExpectedConnector)
             self.i += 1
-            if tokens[self.i].kind == EOF:
-                raise at(DanglingConnector(key), tok.pos)
-            connectors.append(key)
-            items.append(self._unary())
-        if open_pos is not None:
-            raise UnbalancedParen(open_pos)
+            token = tokens[self.i]
+            if token is END:
+                raise at(DanglingConnector(connector), self.pos(self.i - 1))
+            connectors.append(connector)
+            # a condition directly (one call less), unless a group or a NOT may start here
+            items.append(self._unary() if token == "(" or len(token) == 3 else self._condition(token))
+        if opened is not None:
+            raise UnbalancedParen(self.pos(opened))
         return _by_precedence(items, connectors)
 
     def _unary(self) -> Node:
-        tok = self.tokens[self.i]
-        if tok.key == "(":
+        token = self.tokens[self.i]
+        if token == "(":
+            opened = self.i
             self._enter()
             self.i += 1
-            if self.tokens[self.i].kind == EOF:
-                raise UnbalancedParen(tok.pos)
-            child = self.sequence(tok.pos)
+            if self.tokens[self.i] is END:
+                raise UnbalancedParen(self.pos(opened))
+            child = self.sequence(opened)
             self.i += 1  # the `)` that sequence() stopped at
             self.depth -= 1
             return Group(child)
-        if tok.key == "NOT" and tok.kind == WORD and self._not_negates():
+        if len(token) == 3 and token.upper() == "NOT" and self._not_negates():
             self._enter()
             self.i += 1
             child = self._unary()
             self.depth -= 1
             return Not(child)
-        return self._condition(tok)
+        return self._condition(token)
 
     def _not_negates(self) -> bool:
         """NOT negates before a word (other than an operator word) or `(`; otherwise it is a column."""
-        nxt = self.tokens[self.i + 1]
-        if nxt.kind == WORD:
-            return nxt.key not in _OPERATOR_WORDS
-        return nxt.key == "("
+        following = self.tokens[self.i + 1]
+        if KINDS.get(following[0]) == WORD:
+            return following.upper() not in _OPERATOR_WORDS
+        return following == "("
 
     def _enter(self) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise at(TooDeep(MAX_DEPTH), self._here())
+            raise at(TooDeep(MAX_DEPTH), self.pos(self.i))
 
     # ---- conditions ----------------------------------------------------------------------------
 
-    def _condition(self, tok: Token) -> Node:
-        if tok.kind != WORD:
-            raise self._error(tok, ExpectedColumn)
-        column = tok.text
+    def _condition(self, column: str) -> Node:
+        start = self.i
+        if KINDS.get(column[0]) != WORD:
+            raise self._error(start, ExpectedColumn)
         if len(column) > MAX_COLUMN_BYTES:  # words are ASCII: characters are bytes
-            raise at(ColumnTooLong(column, len(column)), tok.pos)
-        self.i += 1
-        if self.tokens[self.i].key in _ARROWS:
-            node = self._path_predicate(self._path(column))
+            raise at(ColumnTooLong(column, len(column)), self.pos(start))
+        tokens = self.tokens
+        token = tokens[start + 1]
+        op = _COMPARISON.get(token)
+        if op is not None:
+            # `column op value`, the commonest condition: a plain string or integer is read here
+            # (one call less per condition); anything else, and every error, in _compare.
+            value = tokens[start + 2]
+            if value[0] in "'\"" and "\\" not in value:
+                self.i = start + 3
+                node: Node = Compare(column, op, Value("text", value[1:-1]))
+            elif value.isdigit() and len(value) < 19:
+                self.i = start + 3
+                node = Compare(column, op, Value("integer", int(value)))
+            else:
+                self.i = start + 2
+                node = self._compare(column, op)
         else:
-            node = self._predicate(column)
+            self.i = start + 1
+            node = self._path_predicate(self._path(column)) if token in _ARROWS else self._predicate(column)
         self.conditions += 1
         if self.conditions > MAX_CONDITIONS:
-            raise at(TooManyConditions(MAX_CONDITIONS), tok.pos)
+            raise at(TooManyConditions(MAX_CONDITIONS), self.pos(start))
         self.columns[column] = None
         return node
 
     def _predicate(self, column: str) -> Node:
-        tok = self.tokens[self.i]
-        key = tok.key
-        if tok.kind == SYMBOL and key in _COMPARISON:
+        """Everything but a comparison (which :meth:`_condition` reads) after a column."""
+        token = self.tokens[self.i]
+        if token in _CONTAINMENT:
             self.i += 1
-            return self._compare(column, _COMPARISON[key])
-        if tok.kind == SYMBOL and key in _CONTAINMENT:
+            return self._contains(column, token, self.pos(self.i - 1))  # type: ignore[arg-type]
+        if token == "@@":
             self.i += 1
-            return self._contains(column, key, tok.pos)  # type: ignore[arg-type]  # key is a ContainOp
-        if tok.kind == SYMBOL and key == "@@":
-            self.i += 1
-            return self._text_search(column, tok.pos)
-        if tok.kind == WORD:
-            negated = key == "NOT" and self._next_key() in _NEGATABLE
+            return self._text_search(column, self.pos(self.i - 1))
+        if KINDS.get(token[0]) == WORD:
+            word = token.upper()
+            negated = word == "NOT" and self.tokens[self.i + 1].upper() in _NEGATABLE
             if negated:
                 self.i += 1
-                key = self.tokens[self.i].key
-            if key in _OPERATOR_WORDS:
+                word = self.tokens[self.i].upper()
+            if word in _OPERATOR_WORDS:
                 self.i += 1
-                return self._word_predicate(column, key, negated)
-        elif tok.kind == EOF:
-            raise at(MissingOperator(column), tok.pos)
-        raise self._error(tok, lambda found: ExpectedOperator(column, found))
+                return self._word_predicate(column, word, negated)
+        elif token is END:
+            raise at(MissingOperator(column), self.pos(self.i))
+        raise self._error(self.i, lambda found: ExpectedOperator(column, found))
 
     def _word_predicate(self, column: str, word: str, negated: bool) -> Node:
         if word == "IN":
-            return self._in_list(column, negated=negated)
+            return InList(column, self._list(column), negated)
         if word == "BETWEEN":
             return self._between(column, negated=negated)
         if word == "IS":
-            return self._is_null(column)
+            return NullTest(column, self._is_null_negated(column))
         return self._compare(column, _LIKE_FORMS[word, negated])
 
     def _compare(self, column: str, op: CompareOp) -> Node:
-        tok = self.tokens[self.i]
-        if tok.key == "NOW" and tok.kind == WORD:
+        token = self.tokens[self.i]
+        if token[0] in "'\"" and "\\" not in token:  # the commonest value, with no call per piece
+            self.i += 1
+            return Compare(column, op, Value("text", token[1:-1]))
+        if len(token) == 3 and token.upper() == "NOW":
             if op in LIKE_OPS:
-                raise at(LikeWithTime(), tok.pos)
+                raise at(LikeWithTime(), self.pos(self.i))
             return self._time_value(column, op)
-        value = self._literal(tok, column)
+        value = self._literal(column)
         self.i += 1
         if value is None:
-            if op not in {"=", "!="}:
-                raise at(NullWithNonEqualityOp(column, op), tok.pos)
+            if op != "=" and op != "!=":  # noqa: PLR1714 - two compares beat a set
+                raise at(NullWithNonEqualityOp(column, op), self.pos(self.i - 1))
             return NullTest(column, op == "!=")
         if op in LIKE_OPS and value.kind != "text":
-            raise at(LikeRequiresText(column, value.kind), tok.pos)
+            raise at(LikeRequiresText(column, value.kind), self.pos(self.i - 1))
         return Compare(column, op, value)
 
-    def _literal(self, tok: Token, column: str) -> Value | None:
-        """A value-position token as a literal (``None`` for null); errors for symbols and bare words."""
-        kind = tok.kind
-        if kind == STRING:
-            return Value("text", tok.text)
-        if kind == NUMBER:
+    def _literal(self, column: str) -> Value | None:
+        """The current token as a literal (``None`` for null); errors for symbols and bare words."""
+        token = self.tokens[self.i]
+        found = KINDS.get(token[0])
+        if found == STRING:
+            return Value("text", text(token))
+        if found == NUMBER or (token[0] == "-" and kind(token) == NUMBER):
+            if len(token) < 19 and token.isdigit():  # the common case: a plain i64
+                return Value("integer", int(token))
             try:
-                return _number(tok.text)
+                return _number(token)
             except InvalidNumber as error:
-                raise at(error, tok.pos) from None
-        if kind == WORD:
-            key = tok.key
-            if key in {"TRUE", "FALSE"}:
-                return Value("boolean", key == "TRUE")
-            if key == "NULL":
+                raise at(error, self.pos(self.i)) from None
+        if found == WORD:
+            word = token.upper()
+            if word == "TRUE" or word == "FALSE":  # noqa: PLR1714 - two compares beat a set
+                return Value("boolean", word == "TRUE")
+            if word == "NULL":
                 return None
-            raise at(UnquotedValue(tok.text), tok.pos)
-        if kind == EOF:
-            raise at(MissingValue(column), tok.pos)
-        raise self._error(tok, ExpectedValue)
+            raise at(UnquotedValue(token), self.pos(self.i))
+        if token is END:
+            raise at(MissingValue(column), self.pos(self.i))
+        raise self._error(self.i, ExpectedValue)
 
     def _time_value(self, column: str, op: CompareOp) -> Node:
         tokens = self.tokens
         self.i += 1  # `now`
-        if tokens[self.i].key != "(" or tokens[self.i + 1].key != ")":
-            raise at(BadTimeValue("expected `now()`"), self._here())
+        if tokens[self.i] != "(" or tokens[self.i + 1] != ")":
+            raise at(BadTimeValue("expected `now()`"), self.pos(self.i))
         self.i += 2
         sign = tokens[self.i]
-        if sign.key not in {"+", "-"}:
+        if sign != "+" and sign != "-":  # noqa: PLR1714 - two compares beat a set
             return TimeCompare(column, op, None)
         self.i += 1
-        if tokens[self.i].kind != WORD or tokens[self.i].key != "INTERVAL":
-            raise at(BadTimeValue("expected `interval` after the `now()` sign"), self._here())
+        if tokens[self.i].upper() != "INTERVAL":
+            raise at(BadTimeValue("expected `interval` after the `now()` sign"), self.pos(self.i))
         self.i += 1
         body = tokens[self.i]
-        if body.kind != STRING:
-            raise at(BadTimeValue("expected a quoted interval like '30 minutes'"), body.pos)
+        if KINDS.get(body[0]) != STRING:
+            raise at(BadTimeValue("expected a quoted interval like '30 minutes'"), self.pos(self.i))
         self.i += 1
         try:
-            amount, unit = _interval(self.interp(body.text))
+            amount, unit = _interval(self.interp(text(body)))
         except BadTimeValue as error:
-            raise at(error, body.pos) from None
-        return TimeCompare(column, op, sign.key, amount, unit)
-
-    def _is_null(self, column: str) -> Node:
-        return NullTest(column, self._is_null_negated(column))
+            raise at(error, self.pos(self.i - 1)) from None
+        return TimeCompare(column, op, sign, amount, unit)
 
     def _is_null_negated(self, column: str) -> bool:
         """After ``IS``: ``[NOT] NULL``; whether it was ``NOT``."""
-        tok = self.tokens[self.i]
-        negated = tok.kind == WORD and tok.key == "NOT"
+        word = self.tokens[self.i].upper()
+        negated = word == "NOT"
         if negated:
             self.i += 1
-            tok = self.tokens[self.i]
-        if tok.kind == EOF:
-            raise at(MissingValue(column), tok.pos)
-        if tok.kind != WORD or tok.key != "NULL":
-            raise self._error(tok, ExpectedValue)
+            word = self.tokens[self.i].upper()
+        if word != "NULL":
+            if self.tokens[self.i] is END:
+                raise at(MissingValue(column), self.pos(self.i))
+            raise self._error(self.i, ExpectedValue)
         self.i += 1
         return negated
 
-    def _in_list(self, column: str, *, negated: bool) -> Node:
-        return InList(column, self._list(column), negated)
-
     def _list(self, column: str) -> tuple[Value, ...]:
         """``'(' literal (',' literal)* ')'`` — an IN list, or the list of a containment."""
-        tok = self.tokens[self.i]
-        if tok.kind == EOF:
-            raise at(MissingValue(column), tok.pos)
-        if tok.key != "(":
-            raise self._error(tok, ExpectedValue)
-        open_pos = tok.pos
+        tokens = self.tokens
+        token = tokens[self.i]
+        if token != "(":
+            if token is END:
+                raise at(MissingValue(column), self.pos(self.i))
+            raise self._error(self.i, ExpectedValue)
+        opened = self.i
         self.i += 1
-        if self.tokens[self.i].key == ")":
-            raise at(EmptyInList(column), open_pos)
+        if tokens[self.i] == ")":
+            raise at(EmptyInList(column), self.pos(opened))
         values: list[Value] = []
+        i = self.i
         while True:
-            if len(values) == MAX_IN_VALUES and self.tokens[self.i].kind != EOF:
-                raise at(TooManyValues(column, MAX_IN_VALUES), self._here())
-            values.append(self._list_element(column))
-            tok = self.tokens[self.i]
-            if tok.key not in {",", ")"}:
-                raise UnbalancedParen(open_pos)
-            self.i += 1
-            if tok.key == ")":
+            if len(values) == MAX_IN_VALUES and tokens[i] is not END:
+                raise at(TooManyValues(column, MAX_IN_VALUES), self.pos(i))
+            element = tokens[i]
+            if element[0] in "'\"" and "\\" not in element:  # the commonest element, with no call
+                values.append(Value("text", element[1:-1]))
+                i += 1
+            else:
+                self.i = i
+                values.append(self._list_element(column))
+                i = self.i
+            token = tokens[i]
+            i += 1
+            if token == ")":
+                self.i = i
                 return tuple(values)
-            if self.tokens[self.i].key == ")":  # a trailing comma separates nothing
-                raise UnexpectedChar(",", tok.pos)
+            if token != ",":
+                raise UnbalancedParen(self.pos(opened))
+            if tokens[i] == ")":  # a trailing comma separates nothing
+                raise UnexpectedChar(",", self.pos(i - 1))
 
     def _list_element(self, column: str) -> Value:
-        tok = self.tokens[self.i]
-        if tok.kind == WORD and tok.key == "NOW":
-            raise at(ExpectedValue(tok.text), tok.pos)
-        value = self._literal(tok, column)
+        token = self.tokens[self.i]
+        if len(token) == 3 and token.upper() == "NOW":
+            raise at(ExpectedValue(token), self.pos(self.i))
+        value = self._literal(column)
         if value is None:
-            raise at(NullInList(column), tok.pos)
+            raise at(NullInList(column), self.pos(self.i))
         self.i += 1
         return value
 
     def _between(self, column: str, *, negated: bool) -> Node:
         low = self._bound(column)
-        tok = self.tokens[self.i]
-        if tok.kind == EOF:
-            raise at(MissingValue(column), tok.pos)
-        if tok.kind != WORD or tok.key != "AND":
-            raise self._error(tok, ExpectedConnector)
+        token = self.tokens[self.i]
+        if token.upper() != "AND":
+            if token is END:
+                raise at(MissingValue(column), self.pos(self.i))
+            raise self._error(self.i, ExpectedConnector)
         self.i += 1
         high = self._bound(column)
         return Between(column, low, high, negated)
 
     def _bound(self, column: str) -> Value:
-        tok = self.tokens[self.i]
-        if tok.kind == WORD and tok.key in ("NULL", "NOW"):
-            raise at(ExpectedValue(tok.text), tok.pos)
-        value = self._literal(tok, column)
+        token = self.tokens[self.i]
+        if token.isdigit() and len(token) < 19:  # the commonest bound, a plain i64, with no call
+            self.i += 1
+            return Value("integer", int(token))
+        word = token.upper()
+        if word == "NULL" or word == "NOW":  # noqa: PLR1714 - two compares beat a set
+            raise at(ExpectedValue(token), self.pos(self.i))
+        value = self._literal(column)
         assert value is not None  # null was refused above
         self.i += 1
         return value
@@ -392,109 +434,140 @@ class _Parser:
         """``('->' key)* ['->>' key]`` after a column: at most 8 steps, ``->>`` only as the last."""
         tokens = self.tokens
         keys: list[Value] = []
-        first = tokens[self.i].pos
-        text = False
-        while (arrow := tokens[self.i]).key in _ARROWS:
-            if text:
-                raise at(BadJsonPath("->> yields text, so it can only be the last step"), arrow.pos)
+        i = self.i
+        first = self.pos(i)
+        last_text = False
+        while (arrow := tokens[i]) in _ARROWS:
+            if last_text:
+                raise at(BadJsonPath("->> yields text, so it can only be the last step"), self.pos(i))
             if len(keys) == MAX_PATH_STEPS:
-                raise at(BadJsonPath(f"more than {MAX_PATH_STEPS} steps"), arrow.pos)
-            self.i += 1
-            keys.append(self._path_key(tokens[self.i]))
-            self.i += 1
-            text = arrow.key == "->>"
-        return JsonPath(column, tuple(keys), text, first)
+                raise at(BadJsonPath(f"more than {MAX_PATH_STEPS} steps"), self.pos(i))
+            key = tokens[i + 1]
+            if key[0] == "'" and "\\" not in key:  # the commonest key, with no call
+                keys.append(Value("text", key[1:-1]))
+            else:
+                self.i = i + 1
+                keys.append(self._path_key())
+            i += 2
+            last_text = arrow == "->>"
+        self.i = i
+        return JsonPath(column, tuple(keys), last_text, first)
 
-    def _path_key(self, tok: Token) -> Value:
-        if tok.kind == STRING:
-            return Value("text", tok.text)
-        if tok.kind == NUMBER and tok.text.isdigit():  # ASCII digits: the lexer admits no others
-            index = int(tok.text) if len(tok.text) <= 10 else _INT4_MAX + 1
+    def _path_key(self) -> Value:
+        token = self.tokens[self.i]
+        found = KINDS.get(token[0])
+        if found == STRING:
+            return Value("text", text(token))
+        if found == NUMBER and token.isdigit():  # ASCII digits: the lexer admits no others
+            index = int(token) if len(token) <= 10 else _INT4_MAX + 1
             if index <= _INT4_MAX:
                 return Value("integer", index)
-        found = "end of expression" if tok.kind == EOF else f"`{self._found(tok)}`"
+        shown = "end of expression" if token is END else f"`{self._found(token)}`"
         raise at(
-            BadJsonPath(f"a step is a quoted key or an array index from 0 to {_INT4_MAX}, found {found}"),
-            tok.pos,
+            BadJsonPath(f"a step is a quoted key or an array index from 0 to {_INT4_MAX}, found {shown}"),
+            self.pos(self.i),
         )
 
     def _path_predicate(self, path: JsonPath) -> Node:
         """What may follow a path: a comparison or [NOT] [I]LIKE (``->>`` only), IS [NOT] NULL, [NOT] IN."""
-        tok = self.tokens[self.i]
-        key = tok.key
-        if tok.kind == WORD and key == "IS":
+        tokens = self.tokens
+        token = tokens[self.i]
+        op = _COMPARISON.get(token)
+        if op is not None and path.text:  # `path->>'key' op value`, the commonest: no word to read
+            self.i += 1
+            return self._path_compare(path, op)
+        is_word = KINDS.get(token[0]) == WORD
+        key = token.upper() if is_word else token
+        if key == "IS" and is_word:
             self.i += 1
             return PathNullTest(path, self._is_null_negated(path.column))
-        negated = tok.kind == WORD and key == "NOT" and self._next_key() in _NEGATABLE
+        negated = key == "NOT" and is_word and tokens[self.i + 1].upper() in _NEGATABLE
         if negated:
-            key = self._next_key()
-        word = tok.kind == WORD and key in _NEGATABLE
-        if not (tok.kind == SYMBOL and key in _COMPARISON) and not word:
-            if tok.kind == EOF:
-                raise at(MissingOperator(path.column), tok.pos)
-            if tok.kind == SYMBOL and (key in _CONTAINMENT or key == "@@"):
-                raise at(BadJsonPath(f"`{key}` applies to a column, not to a path"), tok.pos)
-            raise self._error(tok, lambda found: ExpectedOperator(path.column, found))
+            key = tokens[self.i + 1].upper()
+        word = is_word and key in _NEGATABLE
+        if not word and key not in _COMPARISON:
+            if token is END:
+                raise at(MissingOperator(path.column), self.pos(self.i))
+            if key in _CONTAINMENT or key == "@@":
+                raise at(BadJsonPath(f"`{key}` applies to a column, not to a path"), self.pos(self.i))
+            raise self._error(self.i, lambda found: ExpectedOperator(path.column, found))
         if not path.text:
-            raise at(BadJsonPath("end the path with ->> to compare a value"), tok.pos)
+            raise at(BadJsonPath("end the path with ->> to compare a value"), self.pos(self.i))
         if key == "BETWEEN":
-            raise at(BadJsonPath("BETWEEN does not take a path: compare with >= and <="), tok.pos)
+            raise at(BadJsonPath("BETWEEN does not take a path: compare with >= and <="), self.pos(self.i))
         self.i += 2 if negated else 1
         if key == "IN":
             return PathInList(path, self._path_list(path.column), negated)
-        op = _COMPARISON[key] if not word else _LIKE_FORMS[key, negated]
+        op = _LIKE_FORMS[key, negated] if word else _COMPARISON[key]
         return self._path_compare(path, op)
 
     def _path_compare(self, path: JsonPath, op: CompareOp) -> Node:
-        tok = self.tokens[self.i]
-        if tok.key == "NOW" and tok.kind == WORD:
-            raise at(BadJsonPath("a path compares with a literal, not with now()"), tok.pos)
-        value = self._literal(tok, path.column)
+        token = self.tokens[self.i]
+        if token[0] in "'\"" and "\\" not in token:  # the commonest value, with no call per piece
+            self.i += 1
+            return PathCompare(path, op, Value("text", token[1:-1]))
+        if len(token) == 3 and token.upper() == "NOW":
+            raise at(BadJsonPath("a path compares with a literal, not with now()"), self.pos(self.i))
+        value = self._literal(path.column)
         self.i += 1
         if value is None:
-            if op not in {"=", "!="}:
-                raise at(NullWithNonEqualityOp(path.column, op), tok.pos)
+            if op != "=" and op != "!=":  # noqa: PLR1714 - two compares beat a set
+                raise at(NullWithNonEqualityOp(path.column, op), self.pos(self.i - 1))
             return PathNullTest(path, op == "!=")
         if op in LIKE_OPS and value.kind != "text":
-            raise at(LikeRequiresText(path.column, value.kind), tok.pos)
+            raise at(LikeRequiresText(path.column, value.kind), self.pos(self.i - 1))
         return PathCompare(path, op, value)
 
     def _path_list(self, column: str) -> tuple[Value, ...]:
-        start = self._here()
+        start = self.i
         values = self._list(column)
         # The first value says how the text is compared ((path)::numeric, ::boolean, or as text).
         kinds = {"number" if value.kind in ("integer", "float") else value.kind for value in values}
         if len(kinds) > 1:
             raise at(
-                BadJsonPath("an IN list after ->> holds all numbers, all booleans or all strings"), start
+                BadJsonPath("an IN list after ->> holds all numbers, all booleans or all strings"),
+                self.pos(start),
             )
         return values
 
     def _contains(self, column: str, op: ContainOp, pos: int) -> Node:
-        tok = self.tokens[self.i]
-        if op == "@>" and tok.kind == STRING:
+        token = self.tokens[self.i]
+        if op == "@>" and KINDS.get(token[0]) == STRING:
+            document = text(token)
             try:
-                json.loads(self.interp(tok.text), parse_constant=_no_constant)
+                _check_json(self.interp(document))
             except ValueError as error:
-                raise at(BadJsonLiteral(_json_problem(error)), tok.pos) from None
+                raise at(BadJsonLiteral(_json_problem(error)), self.pos(self.i)) from None
             except RecursionError:  # PostgreSQL refuses such depth too (stack depth limit exceeded)
-                raise at(BadJsonLiteral("nested too deeply"), tok.pos) from None
+                raise at(BadJsonLiteral("nested too deeply"), self.pos(self.i)) from None
             self.i += 1
-            return Contains(column, op, Value("text", tok.text), (), pos)
+            return Contains(column, op, Value("text", document), (), pos)
         return Contains(column, op, None, self._list(column), pos)
 
     def _text_search(self, column: str, pos: int) -> Node:
-        tok = self.tokens[self.i]
-        if tok.kind == EOF:
-            raise at(MissingValue(column), tok.pos)
-        if tok.kind != STRING:
-            raise self._error(tok, ExpectedValue)
+        token = self.tokens[self.i]
+        if KINDS.get(token[0]) != STRING:
+            if token is END:
+                raise at(MissingValue(column), self.pos(self.i))
+            raise self._error(self.i, ExpectedValue)
         self.i += 1
-        return TextSearch(column, Value("text", tok.text), pos)
+        return TextSearch(column, Value("text", text(token)), pos)
 
 
 def _no_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
+
+
+# One decoder, built once: json.loads with a keyword builds a JSONDecoder (and its scanner) per call,
+# which cost a @> literal twice its decoding.
+_JSON: Final = json.JSONDecoder(parse_constant=_no_constant)
+
+
+def _check_json(document: str) -> None:
+    """``json.loads(document, parse_constant=_no_constant)``, with its decoder built once."""
+    if document.startswith("\ufeff"):  # as json.loads refuses it, message and all
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", document, 0)
+    _JSON.decode(document)
 
 
 def _json_problem(error: ValueError) -> str:

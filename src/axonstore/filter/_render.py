@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final
 
 from axonstore.errors import OperatorNotForType, TooManyParameters
@@ -34,12 +35,13 @@ from axonstore.filter._ast import (
 )
 from axonstore.filter._interpolate import interpolator
 from axonstore.filter._parser import at
-from axonstore.filter._types import array_element, operator_type_error
+from axonstore.filter._types import array_element, takes_operator
 from axonstore.idents import type_cast
 
 MAX_PARAMETERS: Final = 65_535  # PostgreSQL's limit on bind parameters per statement
 
 Param = str | int | float | bool
+_Template = tuple[int, Callable[[Mapping[str, object] | None], str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +50,7 @@ class RenderPlan:
 
     sql: str
     constants: tuple[Param, ...]
-    templates: tuple[tuple[int, Callable[[Mapping[str, object] | None], str]], ...]
+    templates: tuple[_Template, ...]
 
     def params(self, bindings: Mapping[str, object] | None) -> list[Param]:
         """The parameter list for one call."""
@@ -81,8 +83,31 @@ def render(
     except OperatorNotForType as error:
         error.expr = parsed.source
         raise
-    check_parameter_count(param_offset, len(renderer.values))
-    return RenderPlan(sql, tuple(renderer.values), tuple(renderer.templates))
+    values = renderer.values
+    if values and param_offset + len(values) > MAX_PARAMETERS:  # check_parameter_count, inline
+        raise TooManyParameters(MAX_PARAMETERS)
+    return _plan(sql, tuple(values), tuple(renderer.templates))
+
+
+_new = object.__new__
+_set_sql = vars(RenderPlan)["sql"].__set__  # the slots' member descriptors
+_set_constants = vars(RenderPlan)["constants"].__set__
+_set_templates = vars(RenderPlan)["templates"].__set__
+
+
+def _plan(sql: str, constants: tuple[Param, ...], templates: tuple[_Template, ...]) -> RenderPlan:
+    """``RenderPlan(sql, constants, templates)`` at a third less: a frozen dataclass's ``__init__``
+    sets each field through ``object.__setattr__``, its slots' descriptors set them directly."""
+    plan: RenderPlan = _new(RenderPlan)
+    _set_sql(plan, sql)
+    _set_constants(plan, constants)
+    _set_templates(plan, templates)
+    return plan
+
+
+# `$1` … `$1023` made once: a placeholder is then an index, not an int formatted into a string.
+_DOLLARS_KEPT: Final = 1024
+_DOLLARS: Final = tuple(f"${number}" for number in range(_DOLLARS_KEPT))
 
 
 class _Renderer:
@@ -93,26 +118,33 @@ class _Renderer:
         self.types = column_types
         self.text_search = text_search
         self.values: list[Param] = []
-        self.templates: list[tuple[int, Callable[[Mapping[str, object] | None], str]]] = []
+        self.templates: list[_Template] = []
 
     def known(self, column: str, op: str, pos: int, *, document: bool = False) -> str | None:
         """The column's known type (``None`` if unknown); ``OperatorNotForType`` if it cannot take ``op``."""
         pg_type = self.types.get(column) if self.types else None
         if not isinstance(pg_type, str) or not pg_type:
             return None
-        error = operator_type_error(column, op, pg_type, document=document)
-        if error is not None:
-            raise at(error, pos)
-        return pg_type
+        if takes_operator(op, pg_type, document):  # cached: no error object built to say yes
+            return pg_type
+        raise at(OperatorNotForType(column, op, pg_type), pos)
 
     def placeholder(self, value: Value, cast: str) -> str:
+        """``$n`` (with ``cast``) for one more parameter; a text value holding ``$`` is a template."""
         values = self.values
         index = len(values)
         raw = value.value
         values.append(raw)
         if value.kind == "text" and "$" in raw:  # type: ignore[operator]  # text values are str
             self.templates.append((index, interpolator(raw)))  # type: ignore[arg-type]
-        return f"${self.offset + index + 1}{cast}"
+        number = self.offset + index + 1
+        dollar = _DOLLARS[number] if number < _DOLLARS_KEPT else f"${number}"
+        return dollar + cast if cast else dollar
+
+    def placeholders(self, values: tuple[Value, ...], cast: str) -> list[str]:
+        """:meth:`placeholder` for each of ``values``, in one call (lists, paths)."""
+        placeholder = self.placeholder
+        return [placeholder(value, cast) for value in values]
 
     def node(self, node: Node) -> str:
         method = _DISPATCH.get(type(node))
@@ -121,33 +153,40 @@ class _Renderer:
         return method(self, node)
 
     def both(self, node: And | Or) -> str:
-        joiner = " AND " if type(node) is And else " OR "
-        return joiner.join([self.node(item) for item in node.items])
+        dispatch, refuse = _DISPATCH, _Renderer.node
+        parts = []
+        for item in node.items:  # a loop, not a comprehension: in 3.11 that is one call more
+            parts.append(dispatch.get(type(item), refuse)(self, item))
+        return (" AND " if type(node) is And else " OR ").join(parts)
 
     def null_test(self, node: NullTest) -> str:
         return f'"{node.column}" IS NOT NULL' if node.negated else f'"{node.column}" IS NULL'
 
     def group(self, node: Group) -> str:
-        return f"({self.node(node.child)})"
+        child = node.child
+        return f"({_DISPATCH.get(type(child), _Renderer.node)(self, child)})"
 
     def negation(self, node: Not) -> str:
-        inner = self.node(node.child)
-        return f"NOT {inner}" if type(node.child) is Group else f"NOT ({inner})"
+        child = node.child
+        inner = _DISPATCH.get(type(child), _Renderer.node)(self, child)
+        return f"NOT {inner}" if type(child) is Group else f"NOT ({inner})"
 
     def compare(self, node: Compare) -> str:
-        cast = type_cast(self.types, node.column) if self.types else ""
+        column, op = node.column, node.op
+        cast = type_cast(self.types, column) if self.types else ""
+        placeholder = self.placeholder(node.value, cast)
         if cast:
-            return f'"{node.column}" {node.op} {self.placeholder(node.value, cast)}'
+            return f'"{column}" {op} {placeholder}'
         # Unknown type: equality compares as text (works for any column type); ordering and LIKE stay
         # bare so that a type mismatch fails loudly instead of comparing lexicographically.
-        if node.op == "=" or node.op == "!=":  # noqa: PLR1714 - two compares beat building a set here
-            return f'"{node.column}"::text {node.op} {self.placeholder(node.value, "")}'
-        return f'"{node.column}" {node.op} {self.placeholder(node.value, "")}'
+        if op == "=" or op == "!=":  # noqa: PLR1714 - two compares beat building a set here
+            return f'"{column}"::text {op} {placeholder}'
+        return f'"{column}" {op} {placeholder}'
 
     def in_list(self, node: InList) -> str:
         cast = type_cast(self.types, node.column) if self.types else ""
         column = f'"{node.column}"' if cast else f'"{node.column}"::text'
-        listed = ", ".join([self.placeholder(value, cast) for value in node.values])
+        listed = ", ".join(self.placeholders(node.values, cast))
         return f"{column} {'NOT IN' if node.negated else 'IN'} ({listed})"
 
     def between(self, node: Between) -> str:
@@ -164,13 +203,19 @@ class _Renderer:
 
     def path(self, path: JsonPath) -> str:
         """``"col"->$1->>$2``: every key a parameter (text, or an integer index)."""
-        self.known(path.column, "->>" if path.text and len(path.keys) == 1 else "->", path.pos)
-        out = [f'"{path.column}"']
-        last = len(path.keys) - 1
-        for index, key in enumerate(path.keys):
-            out.append("->>" if path.text and index == last else "->")
-            out.append(self.placeholder(key, ""))
-        return "".join(out)
+        keys = path.keys
+        self.known(path.column, "->>" if path.text and len(keys) == 1 else "->", path.pos)
+        arrow = "->>" if path.text else "->"
+        placeholder = self.placeholder
+        if len(keys) == 1:  # the commonest path, one step: no list to join
+            return f'"{path.column}"{arrow}{placeholder(keys[0], "")}'
+        parts = [f'"{path.column}"']
+        for key in keys[:-1]:
+            parts.append("->")
+            parts.append(placeholder(key, ""))
+        parts.append(arrow)
+        parts.append(placeholder(keys[-1], ""))
+        return "".join(parts)
 
     def path_compare(self, node: PathCompare) -> str:
         path = self.path(node.path)
@@ -181,7 +226,7 @@ class _Renderer:
 
     def path_in_list(self, node: PathInList) -> str:
         path = _typed_path(self.path(node.path), node.values[0].kind)
-        listed = ", ".join([self.placeholder(value, "") for value in node.values])
+        listed = ", ".join(self.placeholders(node.values, ""))
         return f"{path} {'NOT IN' if node.negated else 'IN'} ({listed})"
 
     def contains(self, node: Contains) -> str:
@@ -193,12 +238,12 @@ class _Renderer:
             return f"{column} @> {self.placeholder(node.document, '::jsonb')}"
         pg_type = self.known(node.column, node.op, node.pos)
         cast = array_element(pg_type) if pg_type else ""
-        listed = ", ".join([self.placeholder(value, cast) for value in node.values])
+        listed = ", ".join(self.placeholders(node.values, cast))
         return f"{column} {node.op} ARRAY[{listed}]"
 
     def text_search_node(self, node: TextSearch) -> str:
         pg_type = self.known(node.column, "@@", node.pos)
-        config = self.placeholder(Value("text", self.text_search), "::regconfig")
+        config = self.placeholder(_text(self.text_search), "::regconfig")
         query = self.placeholder(node.query, "")
         searched = f'"{node.column}"' if pg_type == "tsvector" else f'to_tsvector({config}, "{node.column}")'
         return f"{searched} @@ websearch_to_tsquery({config}, {query})"
@@ -221,6 +266,11 @@ _DISPATCH: Final[dict[type, Callable[[_Renderer, Any], str]]] = {
     Contains: _Renderer.contains,
     TextSearch: _Renderer.text_search_node,
 }
+
+
+@lru_cache(maxsize=64)  # the text-search configurations in use: one Value each, not one per render
+def _text(configuration: str) -> Value:
+    return Value("text", configuration)
 
 
 def _typed_path(path: str, kind: str) -> str:

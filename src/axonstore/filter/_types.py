@@ -7,13 +7,21 @@ so it is left to the server.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Final
 
 from axonstore.errors import OperatorNotForType
 from axonstore.idents import type_cast
 from axonstore.pgtypes import BUILTIN_TYPES
 
-__all__ = ["JSON_TYPES", "SEARCHABLE_TYPES", "array_element", "is_array_type", "operator_type_error"]
+__all__ = [
+    "JSON_TYPES",
+    "SEARCHABLE_TYPES",
+    "array_element",
+    "is_array_type",
+    "operator_type_error",
+    "takes_operator",
+]
 
 JSON_TYPES: Final = frozenset({"json", "jsonb"})
 #: What ``@@`` searches: text (through ``to_tsvector``) or a tsvector itself.
@@ -38,17 +46,23 @@ def operator_type_error(
     ``op`` is ``->``, ``->>``, ``@>``, ``<@``, ``&&`` or ``@@``; ``document`` says that ``@>`` has a JSON
     literal on its right (jsonb containment) rather than a list (array containment).
     """
+    return None if takes_operator(op, pg_type, document) else OperatorNotForType(column, op, pg_type)
+
+
+@lru_cache(maxsize=1024)  # asked once per §12 node rendered, of a handful of (operator, type) pairs
+def takes_operator(op: str, pg_type: str, document: bool = False) -> bool:
+    """Can a column of known type ``pg_type`` take ``op``? (:func:`operator_type_error` without the
+    error: ``False`` exactly when that returns one.)"""
     if not _builtin(pg_type):
-        return None
+        return True
     if op in ("->", "->>") or document:
-        fits = pg_type in JSON_TYPES
-    elif op == "@@":
-        fits = pg_type in SEARCHABLE_TYPES
-    else:
-        fits = is_array_type(pg_type)
-    return None if fits else OperatorNotForType(column, op, pg_type)
+        return pg_type in JSON_TYPES
+    if op == "@@":
+        return pg_type in SEARCHABLE_TYPES
+    return is_array_type(pg_type)
 
 
+@lru_cache(maxsize=1024)  # asked once per array containment rendered, of a handful of types
 def array_element(pg_type: str) -> str:
     """The cast for one element of an array column (``_int4`` → ``::int4``); ``""`` when not an array."""
     schema, dot, name = pg_type.rpartition(".")
