@@ -41,7 +41,7 @@ __all__ = ["AsyncVerbs"]
 
 
 class AsyncVerbs(ABC):
-    """The verbs of an async backend, over five ``run_*`` methods it implements."""
+    """The verbs of an async backend, over the five ``run_*`` methods and ``transaction`` it implements."""
 
     #: The warm plans of a backend that keeps them (PostgreSQL, while telemetry and read routing are
     #: off); a repeated call then skips its preparation (:mod:`axonstore.plans`). ``None``: every call
