@@ -18,6 +18,7 @@ import dataclasses
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final
 
 from jsonschema import Draft202012Validator
@@ -216,21 +217,29 @@ def bind_filter(view: StoreView, claims: Mapping[str, str]) -> tuple[Filter | No
     """``col1 = $claim1 AND col2 = $claim2 …`` as a tree, and the bindings carrying the claim values.
 
     A claim value is a binding, never template text: a claim holding ``${x}`` or a quote stays data.
+    The tree depends on the bound columns only, so it is one object per store: composed with a cached
+    agent filter, it makes the same composed filter — and the same cached render plan — every call.
     """
     if not view.bound:
         return None, {}
-    nodes: list[Node] = []
-    values: dict[str, str] = {}
-    for index, (column, claim) in enumerate(view.bound.items()):
-        name = f"{_BIND_PREFIX}{index}"
-        values[name] = claims[claim]
-        nodes.append(Compare(column, "=", Value("text", "${" + name + "}")))
+    values = {f"{_BIND_PREFIX}{index}": claims[claim] for index, claim in enumerate(view.bound.values())}
+    return _bind_tree(tuple(view.bound)), values
+
+
+@lru_cache(maxsize=1024)
+def _bind_tree(columns: tuple[str, ...]) -> Filter:
+    nodes: list[Node] = [
+        Compare(column, "=", Value("text", "${" + f"{_BIND_PREFIX}{index}" + "}"))
+        for index, column in enumerate(columns)
+    ]
     root: Node = nodes[0] if len(nodes) == 1 else And(tuple(nodes))
-    return Filter(root, tuple(view.bound), len(nodes)), values
+    return Filter(root, columns, len(nodes))
 
 
+@lru_cache(maxsize=256)
 def floor_filter(floor: float | None) -> Filter | None:
-    """``_confidence >= floor AND _confidence <= <largest float>`` (NULL counts as 0.0) as a tree.
+    """``_confidence >= floor AND _confidence <= <largest float>`` (NULL counts as 0.0) as a tree
+    (one object per floor, for the same reason as :func:`bind_filter`).
 
     Pushed into the SQL, so untrusted rows are never counted, never fill a page and never show up as a
     count an agent could probe.
