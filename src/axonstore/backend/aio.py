@@ -416,7 +416,7 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
             await self._release(conn)
         if resolved is None:  # stale: the block re-resolves
             return await super().run_page_alone(page, statement_timeout_ms=statement_timeout_ms)
-        self._router.counted(None, fallback=False)
+        self._router.counted(None, fallback=True)  # as _run_routed counts an unpinned read
         return page_of(page, keys, rows)
 
     async def run_write(self, write: Write, conn: object) -> int | list[Row]:
