@@ -630,7 +630,7 @@ def print_lane(lane: str, mode: str, cfg: Config, data: dict[str, Any], end_load
 # Profile: where an op's time goes, per package (axonstore vs raw psycopg)
 
 _GROUPS: Final = (
-    ("/axonstore/_connections.py", "pool hooks (_IdleClock, both)"),
+    ("/axonstore/backend/connections.py", "pool hooks (idle clock, pins, error mapping)"),
     ("/axonstore/", "axonstore"),
     ("/psycopg_pool/", "psycopg_pool"),
     ("/psycopg/", "psycopg"),

@@ -53,11 +53,12 @@ from _servers import WireLog, WireLogger
 from axonstore.backend.connections import ACQUIRE_TIMEOUT, MAX_IDLE, MAX_LIFETIME
 from axonstore.sql import build_insert_sql, build_select_sql, build_update_sql
 from axonstore.sync import PostgresStoreBackend
-from ops_bench import (
+from ops_bench import (  # the table, the ops and the reporting are ops_bench's
     OPS,
     ROWS,
     TABLE,
     WHERE,
+    Sample,
     Statements,
     _expect,
     _insert_values,
@@ -66,6 +67,7 @@ from ops_bench import (
     _update_values,
     drop_table,
     setup_table,
+    summarize,
 )
 
 GOAL_RAW_RATIO: Final = 0.90  # issue 12: ≥ 0.90× raw psycopg's sync ConnectionPool
@@ -211,15 +213,6 @@ def check_wire(servers: _servers.Servers, sql: Statements, out: TextIO) -> dict[
 # Measuring
 
 
-@dataclass
-class Sample:
-    """One block: ops/s over its wall time, the median latency of its ops, the process's CPU per op."""
-
-    ops_s: float
-    p50_us: float
-    cpu_us: float
-
-
 _BLOCKS: Final = itertools.count(0)
 _BLOCK_STRIDE: Final = 7_919  # a prime: each block starts elsewhere in the table
 
@@ -307,32 +300,6 @@ def measure_lane(dsn: str, sql: Statements, cfg: Config, log: TextIO) -> dict[st
 
 # --------------------------------------------------------------------------------------------------
 # Reporting
-
-
-def _median(samples: list[Sample], attr: str) -> float:
-    return float(statistics.median(getattr(s, attr) for s in samples))
-
-
-def summarize(by_contender: dict[str, list[Sample]]) -> dict[str, dict[str, float]]:
-    """Per contender: medians, ratios to raw psycopg, quartiles of the paired per-round ratio."""
-    raw = by_contender["raw psycopg"]
-    raw_ops, raw_p50 = _median(raw, "ops_s"), _median(raw, "p50_us")
-    out: dict[str, dict[str, float]] = {}
-    for name, samples in by_contender.items():
-        paired = [s.ops_s / r.ops_s for s, r in zip(samples, raw, strict=True)]
-        q1, _q2, q3 = statistics.quantiles(paired, n=4) if len(paired) > 1 else (paired[0],) * 3
-        ops_s, p50 = _median(samples, "ops_s"), _median(samples, "p50_us")
-        out[name] = {
-            "ops_s": ops_s,
-            "p50_us": p50,
-            "cpu_us": _median(samples, "cpu_us"),
-            "ratio": ops_s / raw_ops,
-            "latency_ratio": p50 / raw_p50,
-            "paired_q1": q1,
-            "paired_median": statistics.median(paired),
-            "paired_q3": q3,
-        }
-    return out
 
 
 def print_cell(lane: str, mode: str, cfg: Config, data: dict[str, Any], out: TextIO) -> dict[str, Any]:

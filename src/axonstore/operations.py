@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final, TypeAlias, cast
+from typing import Final, TypeAlias
 
 from axonstore._json import canonical_json
 from axonstore._text import trim
@@ -315,14 +315,10 @@ def check_bindings(bindings: object) -> Bindings:
 
 def _check_value(column: str, value: object) -> object:
     """A value a statement can carry: a scalar, or JSON-ready containers (dict / list)."""
-    if value is None or type(value) in (int, float, bool):
+    if value is None or plain_value(value):
         return value
     if isinstance(value, str):
-        if not value.isascii() and _SURROGATE.search(value):
-            raise BadArgument(f"data[{column!r}]", "valid Unicode text", "a lone surrogate")
-        return value
-    if isinstance(value, _VALUE_SCALARS):
-        return value
+        raise BadArgument(f"data[{column!r}]", "valid Unicode text", "a lone surrogate")
     if isinstance(value, dict | list | tuple):
         _check_json(column, value)
         return value
@@ -337,12 +333,11 @@ def plain_value(value: object) -> bool:
     such values without the full checks; any other value takes the cold path, which says what is wrong.
     """
     kind = type(value)
-    if kind is str:
-        text = cast(str, value)
-        return text.isascii() or _SURROGATE.search(text) is None
     if kind is int or kind is float or kind is bool:
         return True
-    return value is not None and isinstance(value, _VALUE_SCALARS) and not isinstance(value, str)
+    if isinstance(value, str):
+        return value.isascii() or _SURROGATE.search(value) is None
+    return value is not None and isinstance(value, _VALUE_SCALARS)
 
 
 def json_default(value: object) -> object:

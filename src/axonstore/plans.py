@@ -46,7 +46,7 @@ from axonstore.operations import (
 from axonstore.schema import ResolvedTable, SchemaCache
 from axonstore.sql import Statement, delete_sql, insert_sql, read_sql, update_sql
 
-__all__ = ["COLD", "MAX_PLANS", "WarmPlan", "WarmPlans"]
+__all__ = ["COLD", "MAX_PLANS", "Hit", "WarmPlan", "WarmPlans"]
 
 #: What running a warm plan returns when the cached schema proved stale: take the cold path.
 COLD: Final = object()
@@ -56,6 +56,7 @@ COLD: Final = object()
 MAX_PLANS: Final = 1024
 
 Key: TypeAlias = tuple[object, ...]
+#: A plan and the parameters of one call.
 Hit: TypeAlias = "tuple[WarmPlan, list[object]]"
 Spec: TypeAlias = Read | Insert | Update | Delete
 

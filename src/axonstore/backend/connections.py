@@ -26,14 +26,15 @@ __all__ = [
     "PINNING_DISABLED_REASON",
     "RELEASED_PIN_REASON",
     "STATEMENT_TIMEOUT_SQL",
-    "IdleClock",
     "Pin",
     "Transaction",
     "begin_sql",
+    "check_due",
     "classify",
     "connection_kwargs",
     "exhausted",
     "log_masked",
+    "mark_seen",
     "pinning_enabled",
     "pool_settings",
     "refusal",
@@ -141,24 +142,21 @@ def begin_sql(isolation: str | None, read_only: bool) -> LiteralString:
 STATEMENT_TIMEOUT_SQL: Final = "SELECT pg_catalog.set_config('statement_timeout', $1, true)"
 
 
-class IdleClock:
-    """When each connection was last known good, so only long-idle connections are checked.
+# When each connection was last known good, so only long-idle connections are checked. The time is
+# kept on the connection itself, as psycopg_pool keeps its own bookkeeping (``_expire_at``): recording it
+# runs on every operation, and an attribute costs a fraction of a weak dictionary's entry; it goes with
+# the connection when the pool drops it.
 
-    The time is kept on the connection itself, as psycopg_pool keeps its own bookkeeping
-    (``_expire_at``): recording it runs on every operation, and an attribute costs a fraction of a
-    weak dictionary's entry; it goes with the connection when the pool drops it.
-    """
 
-    __slots__ = ()
+def mark_seen(conn: object) -> None:
+    """``conn`` just worked."""
+    conn._axonstore_seen_at = monotonic()  # type: ignore[attr-defined]
 
-    def seen(self, conn: object) -> None:
-        """``conn`` just worked."""
-        conn._axonstore_seen_at = monotonic()  # type: ignore[attr-defined]
 
-    def due(self, conn: object) -> bool:
-        """Has ``conn`` been idle long enough (or never seen) to need a check before hand-out?"""
-        last: float | None = getattr(conn, "_axonstore_seen_at", None)
-        return last is None or monotonic() - last >= CHECK_AFTER_IDLE
+def check_due(conn: object) -> bool:
+    """Has ``conn`` been idle long enough (or never seen) to need a check before hand-out?"""
+    last: float | None = getattr(conn, "_axonstore_seen_at", None)
+    return last is None or monotonic() - last >= CHECK_AFTER_IDLE
 
 
 #: What the server says (its FATAL message) when waiting cannot help, and the SQLSTATE it stands for.

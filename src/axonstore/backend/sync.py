@@ -38,13 +38,14 @@ from axonstore.backend.connections import (
     PINNING_DISABLED_REASON,
     RELEASED_PIN_REASON,
     STATEMENT_TIMEOUT_SQL,
-    IdleClock,
     Pin,
     Transaction,
     begin_sql,
+    check_due,
     classify,
     connection_kwargs,
     exhausted,
+    mark_seen,
     pinning_enabled,
     pool_settings,
     refusal,
@@ -102,7 +103,7 @@ from axonstore.operations import (
     check_transaction_options,
     prepare_read,
 )
-from axonstore.plans import COLD, WarmPlan
+from axonstore.plans import COLD, Hit
 from axonstore.rows import type_info_query
 from axonstore.schema import RESOLVE_SQL, SCHEMA_CACHE, ResolvedTable, resolve_from_rows, resolve_params
 from axonstore.sql import Statement, copy_sql
@@ -169,7 +170,6 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
         )
-        self._clock = IdleClock()
         self._pool = self._make_pool(self._dsn)
         # One pool per reader, sized like the primary's (``capacity`` is per endpoint), and the probe
         # that keeps the router's view of them current (CONTRACT §13).
@@ -294,15 +294,13 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         )
 
     def _make_pool(self, dsn: str) -> ConnectionPool[Any]:
-        clock = self._clock
-
         def check(conn: Conn) -> None:
-            if clock.due(conn):  # the lease's return records every use: only a check needs recording here
+            if check_due(conn):  # the lease's return records every use: only a check needs recording here
                 conn.execute("")  # an empty query: one round trip, no parse
-                clock.seen(conn)
+                mark_seen(conn)
 
         def configure(conn: Conn) -> None:
-            clock.seen(conn)
+            mark_seen(conn)
 
         return ConnectionPool(
             dsn,
@@ -380,7 +378,7 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         or read routing take the block."""
         check_transaction_options(None, True, statement_timeout_ms)
         resolved = cached_schema(page, self.cache_key(page.table))
-        if resolved is None or self._observer is not None or self._captures:
+        if resolved is None or self.warm is None:  # a miss, or telemetry / routing on: the block
             return super().run_page_alone(page, statement_timeout_ms=statement_timeout_ms)
         keys, statement = page_plan(page, resolved)
         self._enter()
@@ -396,13 +394,8 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
                 rows: list[Row] = cursor.fetchall()
             except psycopg.Error as exc:
                 _rollback_quietly(conn)  # the failed SELECT left the transaction aborted
-                error = classify(page.op, exc, self._dsn)
-                if not stale_after_hit(error):
-                    self._after_failure(error)
-                    raise error from exc
-                self.evict_stale(page.table, error)
-                rows = []
-                resolved = None
+                self._evict_or_raise(page.op, page.table, exc)
+                rows, resolved = [], None
         finally:
             self._release(conn)
         if resolved is None:  # stale: the block re-resolves
@@ -416,10 +409,14 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
             return [] if write.returning is not None else 0  # an empty batch: no I/O
         return self._run(write, conn, self._write)
 
-    def run_warm(self, plan: WarmPlan, params: list[object]) -> Any:
+    def run_warm(self, hit: Hit | None) -> Any:
         """A warm plan's one statement on a connection of the primary's pool (no pin: the verbs only
-        plan calls without ``conn=``); ``COLD`` after a failure a stale schema explains, which evicts
-        it — the cold path then re-resolves on another connection, as a failed hit does."""
+        plan calls without ``conn=``); ``COLD`` without a plan, or after a failure a stale schema
+        explains, which evicts it — the cold path then re-resolves on another connection, as a failed
+        hit does."""
+        if hit is None:
+            return COLD
+        plan, params = hit
         self._enter()
         conn = self._acquire()
         try:
@@ -432,11 +429,7 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
                 cursor.execute(plan.sql, params)
                 return max(cursor.rowcount, 0)
         except psycopg.Error as exc:
-            error = classify(plan.op, exc, self._dsn)
-            if not stale_after_hit(error):
-                self._after_failure(error)
-                raise error from exc
-            self.evict_stale(plan.table, error)
+            self._evict_or_raise(plan.op, plan.table, exc)
             return COLD
         finally:
             self._release(conn)
@@ -1004,6 +997,15 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         if self._closed:
             raise Connect(f"this {type(self).__name__} was closed — create a new one")
 
+    def _evict_or_raise(self, op: str, table: str, exc: psycopg.Error) -> None:
+        """After a statement built from the cached schema failed: forget the schema when the failure
+        is one a stale schema explains (the caller then takes the cold path), else raise it typed."""
+        error = classify(op, exc, self._dsn)
+        if not stale_after_hit(error):
+            self._after_failure(error)
+            raise error from exc
+        self.evict_stale(table, error)
+
     def _acquire(self) -> Conn:
         """A connection of the primary's pool for one operation; :meth:`_release` gives it back."""
         if not self._opened:
@@ -1020,7 +1022,7 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         """Give back a connection from :meth:`_acquire` (its use is its health: the idle clock
         restarts)."""
         self._in_use -= 1
-        self._clock.seen(conn)
+        mark_seen(conn)
         self._pool.putconn(conn)
 
     def _open(self) -> None:
@@ -1261,7 +1263,7 @@ class _Lease:
             if self._reader is None:
                 self._backend._release(conn)
             else:
-                self._backend._clock.seen(conn)
+                mark_seen(conn)
                 self._pool.putconn(conn)
 
 

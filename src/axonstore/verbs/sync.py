@@ -35,7 +35,7 @@ from axonstore.operations import (
     prepare_update,
     prepare_upsert,
 )
-from axonstore.plans import COLD, WarmPlan, WarmPlans
+from axonstore.plans import COLD, Hit, WarmPlans
 from axonstore.stream import DEFAULT_MAX_ROWS, Backpressure, CancelSignal, PolicyGate, RowStreamOutcome
 from axonstore.verbs._shared import Row, Rows, bounded_max_rows, gate
 
@@ -91,10 +91,10 @@ class SyncVerbs(ABC):
         with self.transaction(read_only=True, statement_timeout_ms=statement_timeout_ms) as tx:
             return self.run_page(page, tx)
 
-    def run_warm(self, plan: WarmPlan, params: list[object]) -> Any:
-        """Run a warm plan on a connection of the pool: its rows or row count, or :data:`COLD` when
-        the cached schema proved stale (the call then takes the cold path, which re-resolves). Only a
-        backend that sets :attr:`warm` is asked."""
+    def run_warm(self, hit: Hit | None) -> Any:
+        """Run a warm plan and its parameters on a connection of the pool: its rows or row count, or
+        :data:`COLD` when there is none (``None``) or the cached schema proved stale (the call then
+        takes the cold path, which re-resolves). Only a backend that sets :attr:`warm` is asked."""
         raise NotImplementedError(f"{type(self).__name__} keeps no warm plans")
 
     # ---- the verbs --------------------------------------------------------------------------------
@@ -109,13 +109,10 @@ class SyncVerbs(ABC):
         conn: object = None,
     ) -> list[Row]:
         """Rows of ``table`` matching ``where`` (only ``columns``, when given), as JSON-safe dicts."""
-        warm = self.warm
-        if warm is not None and conn is None:
-            hit = warm.query(table, where, bindings, columns)
-            if hit is not None:
-                done = self.run_warm(*hit)
-                if done is not COLD:
-                    return cast("list[Row]", done)
+        if self.warm is not None and conn is None:  # a repeated call: its plan
+            done = self.run_warm(self.warm.query(table, where, bindings, columns))
+            if done is not COLD:
+                return cast("list[Row]", done)
         return self.run_rows(prepare_read(table, where, bindings, columns=columns), conn)
 
     @overload
@@ -126,13 +123,10 @@ class SyncVerbs(ABC):
     def insert(self, table: str, data: Data, *, returning: str, conn: object = None) -> list[Row]: ...
     def insert(self, table: str, data: Data, *, returning: str = "", conn: object = None) -> int | list[Row]:
         """Insert one row (a mapping, or (column, value) pairs in order): 1, or the returned row."""
-        warm = self.warm
-        if warm is not None and conn is None:
-            hit = warm.insert(table, data, returning)
-            if hit is not None:
-                done = self.run_warm(*hit)
-                if done is not COLD:
-                    return cast("int | list[Row]", done)
+        if self.warm is not None and conn is None:
+            done = self.run_warm(self.warm.insert(table, data, returning))
+            if done is not COLD:
+                return cast("int | list[Row]", done)
         return self.run_write(prepare_insert(table, data, returning=returning), conn)
 
     @overload
@@ -219,13 +213,10 @@ class SyncVerbs(ABC):
         returning: str = "",
     ) -> int | list[Row]:
         """Update the rows matching ``where``; a blank ``where`` needs ``all_rows=True`` (D3)."""
-        warm = self.warm
-        if warm is not None and conn is None and all_rows is False:
-            hit = warm.update(table, where, data, bindings, returning)
-            if hit is not None:
-                done = self.run_warm(*hit)
-                if done is not COLD:
-                    return cast("int | list[Row]", done)
+        if self.warm is not None and conn is None and all_rows is False:
+            done = self.run_warm(self.warm.update(table, where, data, bindings, returning))
+            if done is not COLD:
+                return cast("int | list[Row]", done)
         spec = prepare_update(table, where, data, bindings, all_rows=all_rows, returning=returning)
         return self.run_write(spec, conn)
 
@@ -262,13 +253,10 @@ class SyncVerbs(ABC):
         returning: str = "",
     ) -> int | list[Row]:
         """Delete the rows matching ``where``; a blank ``where`` needs ``all_rows=True`` (D3)."""
-        warm = self.warm
-        if warm is not None and conn is None and all_rows is False:
-            hit = warm.delete(table, where, bindings, returning)
-            if hit is not None:
-                done = self.run_warm(*hit)
-                if done is not COLD:
-                    return cast("int | list[Row]", done)
+        if self.warm is not None and conn is None and all_rows is False:
+            done = self.run_warm(self.warm.delete(table, where, bindings, returning))
+            if done is not COLD:
+                return cast("int | list[Row]", done)
         spec = prepare_delete(table, where, bindings, all_rows=all_rows, returning=returning)
         return self.run_write(spec, conn)
 
