@@ -147,8 +147,9 @@ class WarmPlans:
         if type(data) is not dict:
             return None
         key = ("mutate", table, where, tuple(data), returning)
-        args = (table, where, data, bindings)
-        plan = self._find(key) or self._learn(key, table, prepare_update, args, {"returning": returning})
+        plan = self._find(key) or self._learn(  # the arguments are built only on a miss
+            key, table, prepare_update, (table, where, data, bindings), {"returning": returning}
+        )
         if plan is None:
             return None
         values = _values(plan.nulls, data)
@@ -159,8 +160,9 @@ class WarmPlans:
     def delete(self, table: str, where: str, bindings: Bindings, returning: str) -> Hit | None:
         """A ``purge(table, where, bindings, returning=…)`` (never ``all_rows``)."""
         key = ("purge", table, where, returning)
-        args = (table, where, bindings)
-        plan = self._find(key) or self._learn(key, table, prepare_delete, args, {"returning": returning})
+        plan = self._find(key) or self._learn(
+            key, table, prepare_delete, (table, where, bindings), {"returning": returning}
+        )
         return None if plan is None else (plan, plan.params([], check_bindings(bindings)))
 
     def __len__(self) -> int:
