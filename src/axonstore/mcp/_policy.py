@@ -193,20 +193,39 @@ def check_placeholders(parsed: Filter | None, bindings: Mapping[str, str]) -> No
     a typo the agent should hear about. The names are the agent's own, so quoting them echoes nothing.
     """
     used: set[str] = set()
-    if parsed is not None:
-        for value in _values(parsed.root):
-            if value.kind == "text" and isinstance(value.value, str) and "$" in value.value:
-                for match in _PLACEHOLDER.finditer(value.value):
-                    name = match.group(1) if match.group(1) is not None else match.group(2)
-                    base = name.split(".", 1)[0]
-                    if base not in bindings:
-                        raise InvalidArguments(
-                            f"the filter uses `${{{quoted(name)}}}` but `bindings` has no `{quoted(base)}`"
-                        )
-                    used.add(base)
+    for name, base in () if parsed is None else _placeholders(parsed):
+        if base not in bindings:
+            raise InvalidArguments(
+                f"the filter uses `${{{quoted(name)}}}` but `bindings` has no `{quoted(base)}`"
+            )
+        used.add(base)
     for name in bindings:
         if name not in used:
             raise InvalidArguments(f"binding `{quoted(name)}` is never used by the filter")
+
+
+# The placeholders of a parsed filter, by the filter's identity: the parse cache hands an agent's
+# repeated filter text back as the same tree, so the walk runs once per tree, not once per call. The
+# entry holds the tree, so its id cannot be reused while the entry lives.
+_PLACEHOLDERS: dict[int, tuple[Filter, tuple[tuple[str, str], ...]]] = {}
+_MAX_PLACEHOLDER_ENTRIES: Final = 1024
+
+
+def _placeholders(parsed: Filter) -> tuple[tuple[str, str], ...]:
+    """``(name, base)`` of every ``${name}`` in the tree's text literals, in the order they occur."""
+    entry = _PLACEHOLDERS.get(id(parsed))
+    if entry is not None and entry[0] is parsed:
+        return entry[1]
+    found: list[tuple[str, str]] = []
+    for value in _values(parsed.root):
+        if value.kind == "text" and isinstance(value.value, str) and "$" in value.value:
+            for match in _PLACEHOLDER.finditer(value.value):
+                name = match.group(1) if match.group(1) is not None else match.group(2)
+                found.append((name, name.split(".", 1)[0]))
+    if len(_PLACEHOLDERS) >= _MAX_PLACEHOLDER_ENTRIES:
+        _PLACEHOLDERS.pop(next(iter(_PLACEHOLDERS)))  # the oldest entry: insertion order
+    names = _PLACEHOLDERS[id(parsed)] = (parsed, tuple(found))
+    return names[1]
 
 
 # --------------------------------------------------------------------------------------------------

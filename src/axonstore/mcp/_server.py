@@ -13,7 +13,7 @@ import hmac
 import os
 from collections.abc import Callable, Mapping
 from importlib import metadata
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import mcp_types as types
 from mcp import MCPError, stdio_server
@@ -69,11 +69,15 @@ def build_server(service: AgentService, resolve: PrincipalResolver) -> Server[An
             raise MCPError(
                 types.INVALID_PARAMS, "unknown tool — call tools/list for the tools this principal may call"
             ) from None
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=outcome.text)],
-            structured_content=outcome.structured,
-            is_error=outcome.is_error,
-        )
+        # The wire form itself: the SDK accepts a mapping from a handler and validates it into the
+        # protocol version's shape either way, so building a model first would walk every row twice.
+        wire = {
+            "content": [{"type": "text", "text": outcome.text}],
+            "structuredContent": outcome.structured,
+            "isError": outcome.is_error,
+            "resultType": "complete",  # what the model's dump carries; older protocol versions drop it
+        }
+        return cast("types.CallToolResult", wire)
 
     async def list_resources(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
