@@ -24,7 +24,6 @@ from axonstore.schema import is_schema_drift_sqlstate
 __all__ = [
     "ACQUIRE_TIMEOUT",
     "PINNING_DISABLED_REASON",
-    "READ_ONLY_TIMEOUT_SQL",
     "RELEASED_PIN_REASON",
     "STATEMENT_TIMEOUT_SQL",
     "Pin",
@@ -141,16 +140,6 @@ def begin_sql(isolation: str | None, read_only: bool) -> LiteralString:
 
 #: Sets a statement timeout for the current transaction only (``is_local``): a parameter, not text.
 STATEMENT_TIMEOUT_SQL: Final = "SELECT pg_catalog.set_config('statement_timeout', $1, true)"
-
-#: The first statement of a read that is a transaction of its own: read-only, with a statement timeout,
-#: both for this transaction only. Sent pipelined before the ``SELECT`` with one Sync after both, the two
-#: are one implicit transaction (the extended protocol commits at Sync, not per statement), so the
-#: ``SELECT`` runs read-only under the timeout and both settings end with it — what ``BEGIN READ ONLY``,
-#: ``SET LOCAL`` and ``COMMIT`` do, with two fewer statements to send, parse and answer.
-READ_ONLY_TIMEOUT_SQL: Final = (
-    "SELECT pg_catalog.set_config('statement_timeout', $1, true), "
-    "pg_catalog.set_config('transaction_read_only', 'on', true)"
-)
 
 
 # When each connection was last known good, so only long-idle connections are checked. The time is
