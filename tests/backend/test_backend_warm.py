@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from axonstore import BadArgument, PostgresStoreBackend, QueryCanceled, UnknownColumn
-from axonstore.operations import prepare_page
+from axonstore.operations import prepare_page, prepare_read
 from tests._wire import WireLog
 from tests.backend import make_backend
 
@@ -148,3 +148,20 @@ async def test_a_page_alone_on_a_renamed_column_re_resolves(
             await backend.run_page_alone(page, statement_timeout_ms=5_000)
         with pytest.raises(BadArgument):
             await backend.run_page_alone(page, statement_timeout_ms=-1)
+
+
+async def test_a_page_alone_after_streamed_reads_on_the_same_connection(
+    dsn: str, admin: psycopg.Connection[Any], unique_name: str
+) -> None:
+    # A retrieve streams in chunks; a pipelined page afterwards on that one connection must still read
+    # plain results (a two-statement form of the page failed here with TUPLES_CHUNK).
+    _table(admin, unique_name)
+    page = prepare_page(unique_name, "qty >= 2", order_by="qty DESC", size=2)
+    async with make_backend(dsn, capacity=1) as backend:
+        for n in range(1, 6):
+            read = prepare_read(unique_name, "id = '${id}'", {"id": str(n)})
+            assert len([row async for row in backend.iter_read(read, None, None, None)]) == 1
+        for _ in range(3):
+            assert [
+                r["qty"] for r in (await backend.run_page_alone(page, statement_timeout_ms=5_000)).rows
+            ] == [5, 4]
