@@ -72,7 +72,7 @@ from axonstore.filter._ast import (
     TimeCompare,
     Value,
 )
-from axonstore.filter._lexer import END, KINDS, NUMBER, STRING, WORD, kind, place, scan, text
+from axonstore.filter._lexer import END, KINDS, NUMBER, STRING, WORD, kind, place, scan, symbol_places, text
 
 MAX_CONDITIONS: Final = 256
 MAX_IN_VALUES: Final = 256
@@ -116,6 +116,8 @@ def parse(expr: str, interp: Interp) -> Filter | None:
         return None
     parser = _Parser(expr, tokens, interp)
     root = parser.sequence(None)
+    if parser.placed:
+        parser.place_nodes()
     return Filter(root, tuple(parser.columns), parser.conditions, {}, expr)
 
 
@@ -123,7 +125,7 @@ class _Parser:
     """The parser's state: the tokens (source text, closed by ``END``), the index of the current one,
     and what the limits count. Token positions are looked up only for an error or a §12 node."""
 
-    __slots__ = ("columns", "conditions", "depth", "expr", "i", "interp", "places", "tokens")
+    __slots__ = ("columns", "conditions", "depth", "expr", "i", "interp", "placed", "tokens")
 
     def __init__(self, expr: str, tokens: list[str], interp: Interp) -> None:
         self.expr = expr
@@ -133,13 +135,20 @@ class _Parser:
         self.depth = 0
         self.conditions = 0
         self.columns: dict[str, None] = {}  # an insertion-ordered set
-        self.places: list[int] = []  # the positions of the first tokens, as far as one was asked for
+        # §12 nodes holding a token index in ``pos`` until place_nodes() swaps in its character index
+        self.placed: list[JsonPath | Contains | TextSearch] = []
 
     def pos(self, index: int) -> int:
-        """The character index of token ``index`` (the end of the input for ``END``)."""
-        if index < len(self.places):
-            return self.places[index]
-        return place(self.expr, self.tokens, self.places, index)
+        """The character index of token ``index`` (the end of the input for ``END``), for an error."""
+        return place(self.expr, self.tokens, index)
+
+    def place_nodes(self) -> None:
+        """Give every §12 node its character position, found for all of them after the parse (one
+        walk over the tokens per node cost a JSON-path expression a quarter of its parse)."""
+        placed = self.placed
+        places = symbol_places(self.expr, self.tokens, [node.pos for node in placed])
+        for node, pos in zip(placed, places, strict=True):
+            node.pos = pos
 
     def _found(self, token: str) -> str:
         """How an error names a token: a string as `'content'` (interpolated), anything else verbatim."""
@@ -253,10 +262,10 @@ class _Parser:
         token = self.tokens[self.i]
         if token in _CONTAINMENT:
             self.i += 1
-            return self._contains(column, token, self.pos(self.i - 1))  # type: ignore[arg-type]
+            return self._contains(column, token, self.i - 1)  # type: ignore[arg-type]
         if token == "@@":
             self.i += 1
-            return self._text_search(column, self.pos(self.i - 1))
+            return self._text_search(column, self.i - 1)
         if KINDS.get(token[0]) == WORD:
             word = token.upper()
             negated = word == "NOT" and self.tokens[self.i + 1].upper() in _NEGATABLE
@@ -435,7 +444,7 @@ class _Parser:
         tokens = self.tokens
         keys: list[Value] = []
         i = self.i
-        first = self.pos(i)
+        first = i  # the first arrow's token index: place_nodes() makes it a position
         last_text = False
         while (arrow := tokens[i]) in _ARROWS:
             if last_text:
@@ -451,7 +460,9 @@ class _Parser:
             i += 2
             last_text = arrow == "->>"
         self.i = i
-        return JsonPath(column, tuple(keys), last_text, first)
+        path = JsonPath(column, tuple(keys), last_text, first)
+        self.placed.append(path)
+        return path
 
     def _path_key(self) -> Value:
         token = self.tokens[self.i]
@@ -530,7 +541,8 @@ class _Parser:
             )
         return values
 
-    def _contains(self, column: str, op: ContainOp, pos: int) -> Node:
+    def _contains(self, column: str, op: ContainOp, index: int) -> Node:
+        """After ``@>`` / ``<@`` / ``&&`` (token ``index``): a JSON literal (``@>`` only) or a list."""
         token = self.tokens[self.i]
         if op == "@>" and KINDS.get(token[0]) == STRING:
             document = text(token)
@@ -541,17 +553,23 @@ class _Parser:
             except RecursionError:  # PostgreSQL refuses such depth too (stack depth limit exceeded)
                 raise at(BadJsonLiteral("nested too deeply"), self.pos(self.i)) from None
             self.i += 1
-            return Contains(column, op, Value("text", document), (), pos)
-        return Contains(column, op, None, self._list(column), pos)
+            node = Contains(column, op, Value("text", document), (), index)
+        else:
+            node = Contains(column, op, None, self._list(column), index)
+        self.placed.append(node)
+        return node
 
-    def _text_search(self, column: str, pos: int) -> Node:
+    def _text_search(self, column: str, index: int) -> Node:
+        """After ``@@`` (token ``index``): the websearch terms, a string."""
         token = self.tokens[self.i]
         if KINDS.get(token[0]) != STRING:
             if token is END:
                 raise at(MissingValue(column), self.pos(self.i))
             raise self._error(self.i, ExpectedValue)
         self.i += 1
-        return TextSearch(column, Value("text", text(token)), pos)
+        node = TextSearch(column, Value("text", text(token)), index)
+        self.placed.append(node)
+        return node
 
 
 def _no_constant(name: str) -> object:
