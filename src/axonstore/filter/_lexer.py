@@ -96,27 +96,21 @@ def token_ends(expr: str, tokens: list[str], first: int, stop: int, start: int =
     return [(end := find(token, end) + len(token)) for token in tokens[first:stop]]
 
 
-def symbol_places(expr: str, tokens: list[str], indexes: list[int]) -> list[int]:
-    """The character indexes of the symbols ``tokens[i]`` for ``i`` in ``indexes`` (increasing).
+def symbol_place(expr: str, tokens: list[str], index: int, first: int, start: int) -> int:
+    """The character index of the symbol ``tokens[index]``, the tokens from ``first`` on standing at
+    or after ``start`` (the end of token ``first - 1``, or 0).
 
-    A symbol holds no blank, so it is one ``str.find`` from the end of the last one placed, whatever
-    the tokens between — unless its text also stands among them (inside a string; an earlier ``->``
-    for a ``->``). Joined without their blanks, those tokens show every place the text could stand
-    before its own; only then is each token between found in turn (:func:`token_ends`). A §12 node
-    needs its position, and a find per token cost a JSON-path expression a tenth of its compile.
+    A symbol holds no blank, so it is one ``str.find`` from ``start``, whatever the tokens between —
+    unless its text also stands among them (inside a string; an earlier ``->`` for a ``->``). Joined
+    without their blanks, those tokens show every place the text could stand before its own; only
+    then is each token between found in turn (:func:`token_ends`). A §12 node needs its position,
+    and a find per token cost a JSON-path expression a tenth of its compile.
     """
-    found: list[int] = []
-    start = first = 0  # where the text after the last symbol placed begins, and its token index
-    for index in indexes:
-        symbol = tokens[index]
-        run = "".join(tokens[first : index + 1])
-        if run.find(symbol) == len(run) - len(symbol):
-            pos = expr.find(symbol, start)
-        else:
-            pos = token_ends(expr, tokens, first, index + 1, start)[-1] - len(symbol)
-        found.append(pos)
-        start, first = pos + len(symbol), index + 1
-    return found
+    symbol = tokens[index]
+    run = "".join(tokens[first : index + 1])
+    if run.find(symbol) == len(run) - len(symbol):
+        return expr.find(symbol, start)
+    return token_ends(expr, tokens, first, index + 1, start)[-1] - len(symbol)
 
 
 def place(expr: str, tokens: list[str], index: int) -> int:

@@ -72,7 +72,7 @@ from axonstore.filter._ast import (
     TimeCompare,
     Value,
 )
-from axonstore.filter._lexer import END, KINDS, NUMBER, STRING, WORD, kind, place, scan, symbol_places, text
+from axonstore.filter._lexer import END, KINDS, NUMBER, STRING, WORD, kind, place, scan, symbol_place, text
 
 MAX_CONDITIONS: Final = 256
 MAX_IN_VALUES: Final = 256
@@ -144,11 +144,23 @@ class _Parser:
 
     def place_nodes(self) -> None:
         """Give every §12 node its character position, found for all of them after the parse (one
-        walk over the tokens per node cost a JSON-path expression a quarter of its parse)."""
-        placed = self.placed
-        places = symbol_places(self.expr, self.tokens, [node.pos for node in placed])
-        for node, pos in zip(placed, places, strict=True):
-            node.pos = pos
+        walk over the tokens per node cost a JSON-path expression a quarter of its parse).
+
+        Every arrow of a path is placed, not only the first that the node keeps: then the tokens
+        between two symbols placed seldom hold the text of the next one, which keeps each to one
+        ``str.find`` (:func:`~._lexer.symbol_place`).
+        """
+        expr, tokens = self.expr, self.tokens
+        start = first = 0  # where the text after the last symbol placed begins, and its token index
+        for node in self.placed:  # in source order
+            index = node.pos
+            steps = len(node.keys) if type(node) is JsonPath else 1
+            node.pos = pos = symbol_place(expr, tokens, index, first, start)
+            for _step in range(1, steps):  # the path's later arrows: arrow, key, arrow, …
+                first, start = index + 1, pos + len(tokens[index])
+                index += 2
+                pos = symbol_place(expr, tokens, index, first, start)
+            first, start = index + 1, pos + len(tokens[index])
 
     def _found(self, token: str) -> str:
         """How an error names a token: a string as `'content'` (interpolated), anything else verbatim."""
@@ -170,8 +182,12 @@ class _Parser:
         is token ``opened``."""
         tokens = self.tokens
         token = tokens[self.i]
-        # a condition directly (one call less), unless a group or a NOT may start here
-        items = [self._unary() if token == "(" or len(token) == 3 else self._condition(token)]
+        # a condition directly (one call less), unless a group or a NOT (any spelling) starts here
+        items = [
+            self._unary()
+            if token == "(" or (len(token) == 3 and token.upper() == "NOT")
+            else self._condition(token)
+        ]
         connectors: list[str] = []
         while (token := tokens[self.i]) is not END:
             if token == ")":
@@ -187,7 +203,11 @@ class _Parser:
                 raise at(DanglingConnector(connector), self.pos(self.i - 1))
             connectors.append(connector)
             # a condition directly (one call less), unless a group or a NOT may start here
-            items.append(self._unary() if token == "(" or len(token) == 3 else self._condition(token))
+            items.append(
+                self._unary()
+                if token == "(" or (len(token) == 3 and token.upper() == "NOT")
+                else self._condition(token)
+            )
         if opened is not None:
             raise UnbalancedParen(self.pos(opened))
         return _by_precedence(items, connectors)

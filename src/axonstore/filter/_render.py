@@ -78,8 +78,9 @@ def render(
     parameter (never SQL text). ``OperatorNotForType`` when a known column type cannot take an operator.
     """
     renderer = _Renderer(param_offset, column_types, text_search)
+    root = parsed.root
     try:
-        sql = renderer.node(parsed.root)
+        sql = _DISPATCH.get(type(root), _Renderer.node)(renderer, root)  # node(), one call less
     except OperatorNotForType as error:
         error.expr = parsed.source
         raise
