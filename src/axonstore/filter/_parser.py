@@ -216,7 +216,9 @@ class _Parser:
         token = self.tokens[self.i]
         if token == "(":
             opened = self.i
-            self._enter()
+            self.depth += 1  # _enter(), inline
+            if self.depth > MAX_DEPTH:
+                raise at(TooDeep(MAX_DEPTH), self.pos(self.i))
             self.i += 1
             if self.tokens[self.i] is END:
                 raise UnbalancedParen(self.pos(opened))
@@ -225,7 +227,9 @@ class _Parser:
             self.depth -= 1
             return Group(child)
         if len(token) == 3 and token.upper() == "NOT" and self._not_negates():
-            self._enter()
+            self.depth += 1  # _enter(), inline
+            if self.depth > MAX_DEPTH:
+                raise at(TooDeep(MAX_DEPTH), self.pos(self.i))
             self.i += 1
             child = self._unary()
             self.depth -= 1
@@ -238,11 +242,6 @@ class _Parser:
         if KINDS.get(following[0]) == WORD:
             return following.upper() not in _OPERATOR_WORDS
         return following == "("
-
-    def _enter(self) -> None:
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise at(TooDeep(MAX_DEPTH), self.pos(self.i))
 
     # ---- conditions ----------------------------------------------------------------------------
 
@@ -292,21 +291,18 @@ class _Parser:
             if negated:
                 self.i += 1
                 word = self.tokens[self.i].upper()
-            if word in _OPERATOR_WORDS:
+            if word in _OPERATOR_WORDS:  # _word_predicate, inline: one call less per condition
                 self.i += 1
-                return self._word_predicate(column, word, negated)
+                if word == "IN":
+                    return InList(column, self._list(column), negated)
+                if word == "BETWEEN":
+                    return self._between(column, negated=negated)
+                if word == "IS":
+                    return NullTest(column, self._is_null_negated(column))
+                return self._compare(column, _LIKE_FORMS[word, negated])
         elif token is END:
             raise at(MissingOperator(column), self.pos(self.i))
         raise self._error(self.i, lambda found: ExpectedOperator(column, found))
-
-    def _word_predicate(self, column: str, word: str, negated: bool) -> Node:
-        if word == "IN":
-            return InList(column, self._list(column), negated)
-        if word == "BETWEEN":
-            return self._between(column, negated=negated)
-        if word == "IS":
-            return NullTest(column, self._is_null_negated(column))
-        return self._compare(column, _LIKE_FORMS[word, negated])
 
     def _compare(self, column: str, op: CompareOp) -> Node:
         token = self.tokens[self.i]
@@ -434,15 +430,24 @@ class _Parser:
         return value
 
     def _between(self, column: str, *, negated: bool) -> Node:
-        low = self._bound(column)
-        token = self.tokens[self.i]
-        if token.upper() != "AND":
+        tokens = self.tokens
+        low = tokens[self.i]
+        if low.isdigit() and len(low) < 19:  # the commonest bound, a plain i64: _bound, inline
+            self.i += 1
+            low_value = Value("integer", int(low))
+        else:
+            low_value = self._bound(column)
+        token = tokens[self.i]
+        if token != "AND" and token.upper() != "AND":
             if token is END:
                 raise at(MissingValue(column), self.pos(self.i))
             raise self._error(self.i, ExpectedConnector)
         self.i += 1
-        high = self._bound(column)
-        return Between(column, low, high, negated)
+        high = tokens[self.i]
+        if high.isdigit() and len(high) < 19:
+            self.i += 1
+            return Between(column, low_value, Value("integer", int(high)), negated)
+        return Between(column, low_value, self._bound(column), negated)
 
     def _bound(self, column: str) -> Value:
         token = self.tokens[self.i]
