@@ -182,9 +182,15 @@ class _Renderer:
         return f"NOT {inner}" if type(child) is Group else f"NOT ({inner})"
 
     def compare(self, node: Compare) -> str:
-        column, op = node.column, node.op
+        column, op, value = node.column, node.op, node.value
         cast = type_cast(self.types, column) if self.types else ""
-        placeholder = self.placeholder(node.value, cast)
+        values = self.values  # placeholder(), inline: the commonest condition, one call less
+        raw = value.value
+        if value.kind == "text" and "$" in raw:  # type: ignore[operator]  # text values are str
+            self.templates.append((len(values), interpolator(raw)))  # type: ignore[arg-type]
+        values.append(raw)
+        number = self.offset + len(values)
+        placeholder = _DOLLARS[number] + cast if number < _DOLLARS_KEPT else f"${number}{cast}"
         if cast:
             return f'"{column}" {op} {placeholder}'
         # Unknown type: equality compares as text (works for any column type); ordering and LIKE stay
