@@ -97,6 +97,8 @@ _LIKE_FORMS: Final[dict[tuple[str, bool], CompareOp]] = {
     ("LIKE", True): "NOT LIKE",
     ("ILIKE", True): "NOT ILIKE",
 }
+#: An IN list after ``->>`` holds values of one class: numbers (of either kind), booleans or strings.
+_KIND_CLASS: Final = {"integer": "number", "float": "number", "boolean": "boolean", "text": "text"}
 _TIME_UNITS: Final = frozenset({"second", "minute", "hour", "day", "week", "month", "year"})
 
 Interp = Callable[[str], str]
@@ -510,6 +512,10 @@ class _Parser:
         token = tokens[self.i]
         op = _COMPARISON.get(token)
         if op is not None and path.text:  # `path->>'key' op value`, the commonest: no word to read
+            value = tokens[self.i + 1]
+            if value[0] in "'\"" and "\\" not in value:  # a plain string: _path_compare, inline
+                self.i += 2
+                return PathCompare(path, op, Value("text", value[1:-1]))
             self.i += 1
             return self._path_compare(path, op)
         is_word = KINDS.get(token[0]) == WORD
@@ -558,8 +564,8 @@ class _Parser:
         start = self.i
         values = self._list(column)
         # The first value says how the text is compared ((path)::numeric, ::boolean, or as text).
-        kinds = {"number" if value.kind in ("integer", "float") else value.kind for value in values}
-        if len(kinds) > 1:
+        first = _KIND_CLASS[values[0].kind]
+        if any(_KIND_CLASS[value.kind] != first for value in values):
             raise at(
                 BadJsonPath("an IN list after ->> holds all numbers, all booleans or all strings"),
                 self.pos(start),
