@@ -184,13 +184,18 @@ class _ParseCache:
         size = len(expr)
         if size > _MAX_CACHED_CHARS:
             return
+        items = self.items
         with self.lock:
-            if expr in self.items:
+            if expr in items:
                 return
-            self.items[expr] = parsed
+            items[expr] = parsed
             self.chars += size
-            while len(self.items) > self.entries or self.chars > self.budget:
-                evicted, _ = self.items.popitem(last=False)
+            # one eviction per insert once full (the common case), tested without a loop
+            if len(items) > self.entries and self.chars <= self.budget:
+                self.chars -= len(items.popitem(last=False)[0])
+                return
+            while len(items) > self.entries or self.chars > self.budget:
+                evicted, _ = items.popitem(last=False)
                 self.chars -= len(evicted)
 
     def info(self) -> CacheInfo:
@@ -268,7 +273,11 @@ def plan_for(
     )
     plan = parsed.plans.get(key)
     if plan is None:
-        plan = render(parsed, param_offset, column_types, _checked_text_search(text_search))
+        # _checked_text_search, its commonest answer inline
+        checked = (
+            DEFAULT_TEXT_SEARCH if text_search == DEFAULT_TEXT_SEARCH else _checked_text_search(text_search)
+        )
+        plan = render(parsed, param_offset, column_types, checked)
         if len(parsed.plans) >= _PLANS_PER_FILTER:
             parsed.plans.clear()
         parsed.plans[key] = plan

@@ -6,7 +6,7 @@ quotes), so the parser reads plain ``str`` and its kind from the first character
 object is built per token. Where a character outside the alphabet (or a quote that never closes)
 stands, the last alternative swallows the rest of the input and yields ``""``: the scan stops there, as
 the reference's does, and the error is raised with its position. Positions are only needed for errors
-and for the three §12 nodes that carry one, so :func:`place` finds them on demand.
+and for the three §12 nodes that carry one, so :func:`place` and :func:`symbol_places` find them on demand.
 """
 
 from __future__ import annotations
@@ -84,24 +84,41 @@ def text(token: str) -> str:
     return "" if token == END else token
 
 
-def place(expr: str, tokens: list[str], places: list[int], index: int) -> int:
-    """The character index of ``tokens[index]`` (``scan(expr)``'s tokens; ``END`` stands at the end of
-    ``expr``), extending ``places`` — the indexes of the tokens before it found so far — up to it.
+def token_ends(expr: str, tokens: list[str], first: int, stop: int, start: int = 0) -> list[int]:
+    """Where ``tokens[first:stop]`` of ``scan(expr)`` end (character indexes; not ``END``), the first
+    of them standing at or after ``start`` (the end of the token before it, or 0).
 
     Only blanks separate two tokens and no token starts with a blank, so each token is the first
     occurrence of its text after the end of the one before: a ``str.find`` per token, no second scan.
     """
-    find, append = expr.find, places.append
-    known = len(places)
-    cursor = places[-1] + len(tokens[known - 1]) if known else 0
-    last = len(tokens) - 1  # END's place is the end of the input
-    for token in tokens[known : min(index + 1, last)]:
-        cursor = find(token, cursor)
-        append(cursor)
-        cursor += len(token)
-    if index == last:
-        append(len(expr))
-    return places[index]
+    find = expr.find
+    end = start
+    return [(end := find(token, end) + len(token)) for token in tokens[first:stop]]
+
+
+def symbol_place(expr: str, tokens: list[str], index: int, first: int, start: int) -> int:
+    """The character index of the symbol ``tokens[index]``, the tokens from ``first`` on standing at
+    or after ``start`` (the end of token ``first - 1``, or 0).
+
+    A symbol holds no blank, so it is one ``str.find`` from ``start``, whatever the tokens between —
+    unless its text also stands among them (inside a string; an earlier ``->`` for a ``->``). Joined
+    without their blanks, those tokens show every place the text could stand before its own; only
+    then is each token between found in turn (:func:`token_ends`). A §12 node needs its position,
+    and a find per token cost a JSON-path expression a tenth of its compile.
+    """
+    symbol = tokens[index]
+    run = "".join(tokens[first : index + 1])
+    if run.find(symbol) == len(run) - len(symbol):
+        return expr.find(symbol, start)
+    return token_ends(expr, tokens, first, index + 1, start)[-1] - len(symbol)
+
+
+def place(expr: str, tokens: list[str], index: int) -> int:
+    """The character index of ``tokens[index]`` (``scan(expr)``'s tokens; ``END`` stands at the end of
+    ``expr``): positions are only needed for errors, so they are found when one is raised."""
+    if tokens[index] is END:
+        return len(expr)
+    return token_ends(expr, tokens, 0, index + 1)[index] - len(tokens[index])
 
 
 class Token(NamedTuple):
@@ -124,8 +141,8 @@ def tokenize(expr: str) -> list[Token]:
     ['a', '>=', 'x', '']
     """
     tokens = scan(expr)
-    places: list[int] = []
-    place(expr, tokens, places, len(tokens) - 1)
+    ends = token_ends(expr, tokens, 0, len(tokens) - 1)
+    places = [end - len(token) for token, end in zip(tokens, ends, strict=False)] + [len(expr)]
     return [
         Token(kind(token), text(token), pos, _key(token)) for token, pos in zip(tokens, places, strict=True)
     ]

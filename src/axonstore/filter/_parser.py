@@ -72,7 +72,7 @@ from axonstore.filter._ast import (
     TimeCompare,
     Value,
 )
-from axonstore.filter._lexer import END, KINDS, NUMBER, STRING, WORD, kind, place, scan, text
+from axonstore.filter._lexer import END, KINDS, NUMBER, STRING, WORD, kind, place, scan, symbol_place, text
 
 MAX_CONDITIONS: Final = 256
 MAX_IN_VALUES: Final = 256
@@ -97,6 +97,8 @@ _LIKE_FORMS: Final[dict[tuple[str, bool], CompareOp]] = {
     ("LIKE", True): "NOT LIKE",
     ("ILIKE", True): "NOT ILIKE",
 }
+#: An IN list after ``->>`` holds values of one class: numbers (of either kind), booleans or strings.
+_KIND_CLASS: Final = {"integer": "number", "float": "number", "boolean": "boolean", "text": "text"}
 _TIME_UNITS: Final = frozenset({"second", "minute", "hour", "day", "week", "month", "year"})
 
 Interp = Callable[[str], str]
@@ -116,6 +118,8 @@ def parse(expr: str, interp: Interp) -> Filter | None:
         return None
     parser = _Parser(expr, tokens, interp)
     root = parser.sequence(None)
+    if parser.placed:
+        parser.place_nodes()
     return Filter(root, tuple(parser.columns), parser.conditions, {}, expr)
 
 
@@ -123,7 +127,7 @@ class _Parser:
     """The parser's state: the tokens (source text, closed by ``END``), the index of the current one,
     and what the limits count. Token positions are looked up only for an error or a §12 node."""
 
-    __slots__ = ("columns", "conditions", "depth", "expr", "i", "interp", "places", "tokens")
+    __slots__ = ("columns", "conditions", "depth", "expr", "i", "interp", "placed", "tokens")
 
     def __init__(self, expr: str, tokens: list[str], interp: Interp) -> None:
         self.expr = expr
@@ -133,13 +137,32 @@ class _Parser:
         self.depth = 0
         self.conditions = 0
         self.columns: dict[str, None] = {}  # an insertion-ordered set
-        self.places: list[int] = []  # the positions of the first tokens, as far as one was asked for
+        # §12 nodes holding a token index in ``pos`` until place_nodes() swaps in its character index
+        self.placed: list[JsonPath | Contains | TextSearch] = []
 
     def pos(self, index: int) -> int:
-        """The character index of token ``index`` (the end of the input for ``END``)."""
-        if index < len(self.places):
-            return self.places[index]
-        return place(self.expr, self.tokens, self.places, index)
+        """The character index of token ``index`` (the end of the input for ``END``), for an error."""
+        return place(self.expr, self.tokens, index)
+
+    def place_nodes(self) -> None:
+        """Give every §12 node its character position, found for all of them after the parse (one
+        walk over the tokens per node cost a JSON-path expression a quarter of its parse).
+
+        Every arrow of a path is placed, not only the first that the node keeps: then the tokens
+        between two symbols placed seldom hold the text of the next one, which keeps each to one
+        ``str.find`` (:func:`~._lexer.symbol_place`).
+        """
+        expr, tokens = self.expr, self.tokens
+        start = first = 0  # where the text after the last symbol placed begins, and its token index
+        for node in self.placed:  # in source order
+            index = node.pos
+            steps = len(node.keys) if type(node) is JsonPath else 1
+            node.pos = pos = symbol_place(expr, tokens, index, first, start)
+            for _step in range(1, steps):  # the path's later arrows: arrow, key, arrow, …
+                first, start = index + 1, pos + len(tokens[index])
+                index += 2
+                pos = symbol_place(expr, tokens, index, first, start)
+            first, start = index + 1, pos + len(tokens[index])
 
     def _found(self, token: str) -> str:
         """How an error names a token: a string as `'content'` (interpolated), anything else verbatim."""
@@ -161,8 +184,12 @@ class _Parser:
         is token ``opened``."""
         tokens = self.tokens
         token = tokens[self.i]
-        # a condition directly (one call less), unless a group or a NOT may start here
-        items = [self._unary() if token == "(" or len(token) == 3 else self._condition(token)]
+        # a condition directly (one call less), unless a group or a NOT (any spelling) starts here
+        items = [
+            self._unary()
+            if token == "(" or (len(token) == 3 and token.upper() == "NOT")
+            else self._condition(token)
+        ]
         connectors: list[str] = []
         while (token := tokens[self.i]) is not END:
             if token == ")":
@@ -178,7 +205,11 @@ class _Parser:
                 raise at(DanglingConnector(connector), self.pos(self.i - 1))
             connectors.append(connector)
             # a condition directly (one call less), unless a group or a NOT may start here
-            items.append(self._unary() if token == "(" or len(token) == 3 else self._condition(token))
+            items.append(
+                self._unary()
+                if token == "(" or (len(token) == 3 and token.upper() == "NOT")
+                else self._condition(token)
+            )
         if opened is not None:
             raise UnbalancedParen(self.pos(opened))
         return _by_precedence(items, connectors)
@@ -187,7 +218,9 @@ class _Parser:
         token = self.tokens[self.i]
         if token == "(":
             opened = self.i
-            self._enter()
+            self.depth += 1  # _enter(), inline
+            if self.depth > MAX_DEPTH:
+                raise at(TooDeep(MAX_DEPTH), self.pos(self.i))
             self.i += 1
             if self.tokens[self.i] is END:
                 raise UnbalancedParen(self.pos(opened))
@@ -196,7 +229,9 @@ class _Parser:
             self.depth -= 1
             return Group(child)
         if len(token) == 3 and token.upper() == "NOT" and self._not_negates():
-            self._enter()
+            self.depth += 1  # _enter(), inline
+            if self.depth > MAX_DEPTH:
+                raise at(TooDeep(MAX_DEPTH), self.pos(self.i))
             self.i += 1
             child = self._unary()
             self.depth -= 1
@@ -209,11 +244,6 @@ class _Parser:
         if KINDS.get(following[0]) == WORD:
             return following.upper() not in _OPERATOR_WORDS
         return following == "("
-
-    def _enter(self) -> None:
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise at(TooDeep(MAX_DEPTH), self.pos(self.i))
 
     # ---- conditions ----------------------------------------------------------------------------
 
@@ -253,31 +283,28 @@ class _Parser:
         token = self.tokens[self.i]
         if token in _CONTAINMENT:
             self.i += 1
-            return self._contains(column, token, self.pos(self.i - 1))  # type: ignore[arg-type]
+            return self._contains(column, token, self.i - 1)  # type: ignore[arg-type]
         if token == "@@":
             self.i += 1
-            return self._text_search(column, self.pos(self.i - 1))
+            return self._text_search(column, self.i - 1)
         if KINDS.get(token[0]) == WORD:
             word = token.upper()
             negated = word == "NOT" and self.tokens[self.i + 1].upper() in _NEGATABLE
             if negated:
                 self.i += 1
                 word = self.tokens[self.i].upper()
-            if word in _OPERATOR_WORDS:
+            if word in _OPERATOR_WORDS:  # _word_predicate, inline: one call less per condition
                 self.i += 1
-                return self._word_predicate(column, word, negated)
+                if word == "IN":
+                    return InList(column, self._list(column), negated)
+                if word == "BETWEEN":
+                    return self._between(column, negated=negated)
+                if word == "IS":
+                    return NullTest(column, self._is_null_negated(column))
+                return self._compare(column, _LIKE_FORMS[word, negated])
         elif token is END:
             raise at(MissingOperator(column), self.pos(self.i))
         raise self._error(self.i, lambda found: ExpectedOperator(column, found))
-
-    def _word_predicate(self, column: str, word: str, negated: bool) -> Node:
-        if word == "IN":
-            return InList(column, self._list(column), negated)
-        if word == "BETWEEN":
-            return self._between(column, negated=negated)
-        if word == "IS":
-            return NullTest(column, self._is_null_negated(column))
-        return self._compare(column, _LIKE_FORMS[word, negated])
 
     def _compare(self, column: str, op: CompareOp) -> Node:
         token = self.tokens[self.i]
@@ -405,15 +432,24 @@ class _Parser:
         return value
 
     def _between(self, column: str, *, negated: bool) -> Node:
-        low = self._bound(column)
-        token = self.tokens[self.i]
-        if token.upper() != "AND":
+        tokens = self.tokens
+        low = tokens[self.i]
+        if low.isdigit() and len(low) < 19:  # the commonest bound, a plain i64: _bound, inline
+            self.i += 1
+            low_value = Value("integer", int(low))
+        else:
+            low_value = self._bound(column)
+        token = tokens[self.i]
+        if token != "AND" and token.upper() != "AND":
             if token is END:
                 raise at(MissingValue(column), self.pos(self.i))
             raise self._error(self.i, ExpectedConnector)
         self.i += 1
-        high = self._bound(column)
-        return Between(column, low, high, negated)
+        high = tokens[self.i]
+        if high.isdigit() and len(high) < 19:
+            self.i += 1
+            return Between(column, low_value, Value("integer", int(high)), negated)
+        return Between(column, low_value, self._bound(column), negated)
 
     def _bound(self, column: str) -> Value:
         token = self.tokens[self.i]
@@ -435,7 +471,7 @@ class _Parser:
         tokens = self.tokens
         keys: list[Value] = []
         i = self.i
-        first = self.pos(i)
+        first = i  # the first arrow's token index: place_nodes() makes it a position
         last_text = False
         while (arrow := tokens[i]) in _ARROWS:
             if last_text:
@@ -451,7 +487,9 @@ class _Parser:
             i += 2
             last_text = arrow == "->>"
         self.i = i
-        return JsonPath(column, tuple(keys), last_text, first)
+        path = JsonPath(column, tuple(keys), last_text, first)
+        self.placed.append(path)
+        return path
 
     def _path_key(self) -> Value:
         token = self.tokens[self.i]
@@ -474,6 +512,10 @@ class _Parser:
         token = tokens[self.i]
         op = _COMPARISON.get(token)
         if op is not None and path.text:  # `path->>'key' op value`, the commonest: no word to read
+            value = tokens[self.i + 1]
+            if value[0] in "'\"" and "\\" not in value:  # a plain string: _path_compare, inline
+                self.i += 2
+                return PathCompare(path, op, Value("text", value[1:-1]))
             self.i += 1
             return self._path_compare(path, op)
         is_word = KINDS.get(token[0]) == WORD
@@ -522,15 +564,16 @@ class _Parser:
         start = self.i
         values = self._list(column)
         # The first value says how the text is compared ((path)::numeric, ::boolean, or as text).
-        kinds = {"number" if value.kind in ("integer", "float") else value.kind for value in values}
-        if len(kinds) > 1:
+        first = _KIND_CLASS[values[0].kind]
+        if any(_KIND_CLASS[value.kind] != first for value in values):
             raise at(
                 BadJsonPath("an IN list after ->> holds all numbers, all booleans or all strings"),
                 self.pos(start),
             )
         return values
 
-    def _contains(self, column: str, op: ContainOp, pos: int) -> Node:
+    def _contains(self, column: str, op: ContainOp, index: int) -> Node:
+        """After ``@>`` / ``<@`` / ``&&`` (token ``index``): a JSON literal (``@>`` only) or a list."""
         token = self.tokens[self.i]
         if op == "@>" and KINDS.get(token[0]) == STRING:
             document = text(token)
@@ -541,17 +584,23 @@ class _Parser:
             except RecursionError:  # PostgreSQL refuses such depth too (stack depth limit exceeded)
                 raise at(BadJsonLiteral("nested too deeply"), self.pos(self.i)) from None
             self.i += 1
-            return Contains(column, op, Value("text", document), (), pos)
-        return Contains(column, op, None, self._list(column), pos)
+            node = Contains(column, op, Value("text", document), (), index)
+        else:
+            node = Contains(column, op, None, self._list(column), index)
+        self.placed.append(node)
+        return node
 
-    def _text_search(self, column: str, pos: int) -> Node:
+    def _text_search(self, column: str, index: int) -> Node:
+        """After ``@@`` (token ``index``): the websearch terms, a string."""
         token = self.tokens[self.i]
         if KINDS.get(token[0]) != STRING:
             if token is END:
                 raise at(MissingValue(column), self.pos(self.i))
             raise self._error(self.i, ExpectedValue)
         self.i += 1
-        return TextSearch(column, Value("text", text(token)), pos)
+        node = TextSearch(column, Value("text", text(token)), index)
+        self.placed.append(node)
+        return node
 
 
 def _no_constant(name: str) -> object:

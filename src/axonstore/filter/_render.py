@@ -78,8 +78,9 @@ def render(
     parameter (never SQL text). ``OperatorNotForType`` when a known column type cannot take an operator.
     """
     renderer = _Renderer(param_offset, column_types, text_search)
+    root = parsed.root
     try:
-        sql = renderer.node(parsed.root)
+        sql = _DISPATCH.get(type(root), _Renderer.node)(renderer, root)  # node(), one call less
     except OperatorNotForType as error:
         error.expr = parsed.source
         raise
@@ -132,19 +133,28 @@ class _Renderer:
     def placeholder(self, value: Value, cast: str) -> str:
         """``$n`` (with ``cast``) for one more parameter; a text value holding ``$`` is a template."""
         values = self.values
-        index = len(values)
         raw = value.value
-        values.append(raw)
         if value.kind == "text" and "$" in raw:  # type: ignore[operator]  # text values are str
-            self.templates.append((index, interpolator(raw)))  # type: ignore[arg-type]
-        number = self.offset + index + 1
-        dollar = _DOLLARS[number] if number < _DOLLARS_KEPT else f"${number}"
-        return dollar + cast if cast else dollar
+            self.templates.append((len(values), interpolator(raw)))  # type: ignore[arg-type]
+        values.append(raw)
+        number = self.offset + len(values)
+        try:  # free in 3.11 unless it raises: cheaper than a bounds test on every placeholder
+            return _DOLLARS[number] + cast
+        except IndexError:
+            return f"${number}{cast}"
 
     def placeholders(self, values: tuple[Value, ...], cast: str) -> list[str]:
-        """:meth:`placeholder` for each of ``values``, in one call (lists, paths)."""
-        placeholder = self.placeholder
-        return [placeholder(value, cast) for value in values]
+        """:meth:`placeholder` for each of ``values``, inline: one call per list or path, not per value."""
+        params, templates, offset = self.values, self.templates, self.offset
+        dollars = []
+        for value in values:
+            raw = value.value
+            if value.kind == "text" and "$" in raw:  # type: ignore[operator]  # text values are str
+                templates.append((len(params), interpolator(raw)))  # type: ignore[arg-type]
+            params.append(raw)
+            number = offset + len(params)
+            dollars.append(_DOLLARS[number] + cast if number < _DOLLARS_KEPT else f"${number}{cast}")
+        return dollars
 
     def node(self, node: Node) -> str:
         method = _DISPATCH.get(type(node))
@@ -172,9 +182,15 @@ class _Renderer:
         return f"NOT {inner}" if type(child) is Group else f"NOT ({inner})"
 
     def compare(self, node: Compare) -> str:
-        column, op = node.column, node.op
+        column, op, value = node.column, node.op, node.value
         cast = type_cast(self.types, column) if self.types else ""
-        placeholder = self.placeholder(node.value, cast)
+        values = self.values  # placeholder(), inline: the commonest condition, one call less
+        raw = value.value
+        if value.kind == "text" and "$" in raw:  # type: ignore[operator]  # text values are str
+            self.templates.append((len(values), interpolator(raw)))  # type: ignore[arg-type]
+        values.append(raw)
+        number = self.offset + len(values)
+        placeholder = _DOLLARS[number] + cast if number < _DOLLARS_KEPT else f"${number}{cast}"
         if cast:
             return f'"{column}" {op} {placeholder}'
         # Unknown type: equality compares as text (works for any column type); ordering and LIKE stay
@@ -203,23 +219,25 @@ class _Renderer:
 
     def path(self, path: JsonPath) -> str:
         """``"col"->$1->>$2``: every key a parameter (text, or an integer index)."""
-        keys = path.keys
-        self.known(path.column, "->>" if path.text and len(keys) == 1 else "->", path.pos)
+        column, keys = path.column, path.keys
+        types = self.types
+        if types:  # known(), inline: a path is in every condition that has one
+            pg_type = types.get(column)
+            op = "->>" if path.text and len(keys) == 1 else "->"
+            if pg_type and isinstance(pg_type, str) and not takes_operator(op, pg_type, False):
+                raise at(OperatorNotForType(column, op, pg_type), path.pos)
         arrow = "->>" if path.text else "->"
-        placeholder = self.placeholder
-        if len(keys) == 1:  # the commonest path, one step: no list to join
-            return f'"{path.column}"{arrow}{placeholder(keys[0], "")}'
-        parts = [f'"{path.column}"']
-        for key in keys[:-1]:
-            parts.append("->")
-            parts.append(placeholder(key, ""))
-        parts.append(arrow)
-        parts.append(placeholder(keys[-1], ""))
-        return "".join(parts)
+        dollars = self.placeholders(keys, "")
+        if len(dollars) == 1:  # the commonest path, one step: no list to join
+            return f'"{column}"{arrow}{dollars[0]}'
+        return f'"{column}"->{"->".join(dollars[:-1])}{arrow}{dollars[-1]}'
 
     def path_compare(self, node: PathCompare) -> str:
         path = self.path(node.path)
-        return f"{_typed_path(path, node.value.kind)} {node.op} {self.placeholder(node.value, '')}"
+        value = node.value
+        cast = _PATH_CASTS.get(value.kind)  # _typed_path, inline
+        typed = f"({path}){cast}" if cast else path
+        return f"{typed} {node.op} {self.placeholder(value, '')}"
 
     def path_null_test(self, node: PathNullTest) -> str:
         return f"{self.path(node.path)} IS {'NOT NULL' if node.negated else 'NULL'}"
@@ -273,13 +291,14 @@ def _text(configuration: str) -> Value:
     return Value("text", configuration)
 
 
+#: ``->>`` yields text: a number on the right compares it as numeric, a boolean as boolean.
+_PATH_CASTS: Final = {"integer": "::numeric", "float": "::numeric", "boolean": "::boolean"}
+
+
 def _typed_path(path: str, kind: str) -> str:
-    """``->>`` yields text: a number on the right compares it as numeric, a boolean as boolean."""
-    if kind in ("integer", "float"):
-        return f"({path})::numeric"
-    if kind == "boolean":
-        return f"({path})::boolean"
-    return path
+    """The text of ``path`` cast for comparing it with a value of ``kind``."""
+    cast = _PATH_CASTS.get(kind)
+    return f"({path}){cast}" if cast else path
 
 
 def _time(node: TimeCompare) -> str:
