@@ -6,7 +6,8 @@ quotes), so the parser reads plain ``str`` and its kind from the first character
 object is built per token. Where a character outside the alphabet (or a quote that never closes)
 stands, the last alternative swallows the rest of the input and yields ``""``: the scan stops there, as
 the reference's does, and the error is raised with its position. Positions are only needed for errors
-and for the three §12 nodes that carry one, so :func:`place` and :func:`symbol_places` find them on demand.
+and for the three §12 nodes that carry one, so :func:`place` and :func:`symbol_place` find them on
+demand.
 """
 
 from __future__ import annotations

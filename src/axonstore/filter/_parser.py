@@ -218,7 +218,7 @@ class _Parser:
         token = self.tokens[self.i]
         if token == "(":
             opened = self.i
-            self.depth += 1  # _enter(), inline
+            self.depth += 1  # a group or a NOT opens a level (a call here cost more than the test)
             if self.depth > MAX_DEPTH:
                 raise at(TooDeep(MAX_DEPTH), self.pos(self.i))
             self.i += 1
@@ -229,7 +229,7 @@ class _Parser:
             self.depth -= 1
             return Group(child)
         if len(token) == 3 and token.upper() == "NOT" and self._not_negates():
-            self.depth += 1  # _enter(), inline
+            self.depth += 1  # a group or a NOT opens a level (a call here cost more than the test)
             if self.depth > MAX_DEPTH:
                 raise at(TooDeep(MAX_DEPTH), self.pos(self.i))
             self.i += 1
@@ -293,7 +293,7 @@ class _Parser:
             if negated:
                 self.i += 1
                 word = self.tokens[self.i].upper()
-            if word in _OPERATOR_WORDS:  # _word_predicate, inline: one call less per condition
+            if word in _OPERATOR_WORDS:  # each word's form read here: one call less per condition
                 self.i += 1
                 if word == "IN":
                     return InList(column, self._list(column), negated)
