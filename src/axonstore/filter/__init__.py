@@ -190,10 +190,6 @@ class _ParseCache:
                 return
             items[expr] = parsed
             self.chars += size
-            # one eviction per insert once full (the common case), tested without a loop
-            if len(items) > self.entries and self.chars <= self.budget:
-                self.chars -= len(items.popitem(last=False)[0])
-                return
             while len(items) > self.entries or self.chars > self.budget:
                 evicted, _ = items.popitem(last=False)
                 self.chars -= len(evicted)
@@ -273,11 +269,7 @@ def plan_for(
     )
     plan = parsed.plans.get(key)
     if plan is None:
-        # _checked_text_search, its commonest answer inline
-        checked = (
-            DEFAULT_TEXT_SEARCH if text_search == DEFAULT_TEXT_SEARCH else _checked_text_search(text_search)
-        )
-        plan = render(parsed, param_offset, column_types, checked)
+        plan = render(parsed, param_offset, column_types, _checked_text_search(text_search))
         if len(parsed.plans) >= _PLANS_PER_FILTER:
             parsed.plans.clear()
         parsed.plans[key] = plan

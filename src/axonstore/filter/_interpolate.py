@@ -28,9 +28,6 @@ def interpolate(template: str, bindings: Mapping[str, object] | None) -> str:
 
 def _substitute(bindings: Mapping[str, object], m: re.Match[str]) -> str:
     braced, bare = m.groups()
-    value = bindings.get(bare if braced is None else braced)
-    if type(value) is str:  # the commonest binding, found with no further call
-        return value
     value = _resolve_dotted(braced, bindings) if braced is not None else _lookup(bindings, bare)
     return m.group(0) if value is None else value
 
@@ -50,14 +47,9 @@ def _placeholder_interpolator(template: str) -> Callable[[Mapping[str, object] |
         return partial(interpolate, template)
     braced, bare = whole.groups()
 
-    name = bare if braced is None else braced
-
     def resolve(bindings: Mapping[str, object] | None) -> str:
         if not bindings:
             return template
-        value = bindings.get(name)
-        if type(value) is str:  # the commonest binding, with no further call
-            return value
         value = _resolve_dotted(braced, bindings) if braced is not None else _lookup(bindings, bare)
         return template if value is None else value
 

@@ -183,15 +183,19 @@ class _Parser:
         """``unary (AND|OR unary)*`` up to the end of input or the ``)`` closing the group whose ``(``
         is token ``opened``."""
         tokens = self.tokens
-        token = tokens[self.i]
-        # a condition directly (one call less), unless a group or a NOT (any spelling) starts here
-        items = [
-            self._unary()
-            if token == "(" or (len(token) == 3 and token.upper() == "NOT")
-            else self._condition(token)
-        ]
+        items: list[Node] = []
         connectors: list[str] = []
-        while (token := tokens[self.i]) is not END:
+        token = tokens[self.i]
+        while True:
+            # a condition directly (one call less), unless a group or a NOT (any spelling) starts here
+            items.append(
+                self._unary()
+                if token == "(" or (len(token) == 3 and token.upper() == "NOT")
+                else self._condition(token)
+            )
+            token = tokens[self.i]
+            if token is END:
+                break
             if token == ")":
                 if opened is None:
                     raise UnbalancedParen(self.pos(self.i))
@@ -204,12 +208,6 @@ class _Parser:
             if token is END:
                 raise at(DanglingConnector(connector), self.pos(self.i - 1))
             connectors.append(connector)
-            # a condition directly (one call less), unless a group or a NOT may start here
-            items.append(
-                self._unary()
-                if token == "(" or (len(token) == 3 and token.upper() == "NOT")
-                else self._condition(token)
-            )
         if opened is not None:
             raise UnbalancedParen(self.pos(opened))
         return _by_precedence(items, connectors)
@@ -218,9 +216,7 @@ class _Parser:
         token = self.tokens[self.i]
         if token == "(":
             opened = self.i
-            self.depth += 1  # a group or a NOT opens a level (a call here cost more than the test)
-            if self.depth > MAX_DEPTH:
-                raise at(TooDeep(MAX_DEPTH), self.pos(self.i))
+            self._enter()
             self.i += 1
             if self.tokens[self.i] is END:
                 raise UnbalancedParen(self.pos(opened))
@@ -229,9 +225,7 @@ class _Parser:
             self.depth -= 1
             return Group(child)
         if len(token) == 3 and token.upper() == "NOT" and self._not_negates():
-            self.depth += 1  # a group or a NOT opens a level (a call here cost more than the test)
-            if self.depth > MAX_DEPTH:
-                raise at(TooDeep(MAX_DEPTH), self.pos(self.i))
+            self._enter()
             self.i += 1
             child = self._unary()
             self.depth -= 1
@@ -244,6 +238,12 @@ class _Parser:
         if KINDS.get(following[0]) == WORD:
             return following.upper() not in _OPERATOR_WORDS
         return following == "("
+
+    def _enter(self) -> None:
+        """A group or a NOT opens one more level of nesting."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise at(TooDeep(MAX_DEPTH), self.pos(self.i))
 
     # ---- conditions ----------------------------------------------------------------------------
 
@@ -432,24 +432,14 @@ class _Parser:
         return value
 
     def _between(self, column: str, *, negated: bool) -> Node:
-        tokens = self.tokens
-        low = tokens[self.i]
-        if low.isdigit() and len(low) < 19:  # the commonest bound, a plain i64: _bound, inline
-            self.i += 1
-            low_value = Value("integer", int(low))
-        else:
-            low_value = self._bound(column)
-        token = tokens[self.i]
+        low = self._bound(column)
+        token = self.tokens[self.i]
         if token != "AND" and token.upper() != "AND":
             if token is END:
                 raise at(MissingValue(column), self.pos(self.i))
             raise self._error(self.i, ExpectedConnector)
         self.i += 1
-        high = tokens[self.i]
-        if high.isdigit() and len(high) < 19:
-            self.i += 1
-            return Between(column, low_value, Value("integer", int(high)), negated)
-        return Between(column, low_value, self._bound(column), negated)
+        return Between(column, low, self._bound(column), negated)
 
     def _bound(self, column: str) -> Value:
         token = self.tokens[self.i]
@@ -512,10 +502,6 @@ class _Parser:
         token = tokens[self.i]
         op = _COMPARISON.get(token)
         if op is not None and path.text:  # `path->>'key' op value`, the commonest: no word to read
-            value = tokens[self.i + 1]
-            if value[0] in "'\"" and "\\" not in value:  # a plain string: _path_compare, inline
-                self.i += 2
-                return PathCompare(path, op, Value("text", value[1:-1]))
             self.i += 1
             return self._path_compare(path, op)
         is_word = KINDS.get(token[0]) == WORD

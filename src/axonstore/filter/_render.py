@@ -144,17 +144,9 @@ class _Renderer:
             return f"${number}{cast}"
 
     def placeholders(self, values: tuple[Value, ...], cast: str) -> list[str]:
-        """:meth:`placeholder` for each of ``values``, inline: one call per list or path, not per value."""
-        params, templates, offset = self.values, self.templates, self.offset
-        dollars = []
-        for value in values:
-            raw = value.value
-            if value.kind == "text" and "$" in raw:  # type: ignore[operator]  # text values are str
-                templates.append((len(params), interpolator(raw)))  # type: ignore[arg-type]
-            params.append(raw)
-            number = offset + len(params)
-            dollars.append(_DOLLARS[number] + cast if number < _DOLLARS_KEPT else f"${number}{cast}")
-        return dollars
+        """:meth:`placeholder` for each of ``values``, in one call (lists, paths)."""
+        placeholder = self.placeholder
+        return [placeholder(value, cast) for value in values]
 
     def node(self, node: Node) -> str:
         method = _DISPATCH.get(type(node))
@@ -182,15 +174,9 @@ class _Renderer:
         return f"NOT {inner}" if type(child) is Group else f"NOT ({inner})"
 
     def compare(self, node: Compare) -> str:
-        column, op, value = node.column, node.op, node.value
+        column, op = node.column, node.op
         cast = type_cast(self.types, column) if self.types else ""
-        values = self.values  # placeholder(), inline: the commonest condition, one call less
-        raw = value.value
-        if value.kind == "text" and "$" in raw:  # type: ignore[operator]  # text values are str
-            self.templates.append((len(values), interpolator(raw)))  # type: ignore[arg-type]
-        values.append(raw)
-        number = self.offset + len(values)
-        placeholder = _DOLLARS[number] + cast if number < _DOLLARS_KEPT else f"${number}{cast}"
+        placeholder = self.placeholder(node.value, cast)
         if cast:
             return f'"{column}" {op} {placeholder}'
         # Unknown type: equality compares as text (works for any column type); ordering and LIKE stay
@@ -220,12 +206,7 @@ class _Renderer:
     def path(self, path: JsonPath) -> str:
         """``"col"->$1->>$2``: every key a parameter (text, or an integer index)."""
         column, keys = path.column, path.keys
-        types = self.types
-        if types:  # known(), inline: a path is in every condition that has one
-            pg_type = types.get(column)
-            op = "->>" if path.text and len(keys) == 1 else "->"
-            if pg_type and isinstance(pg_type, str) and not takes_operator(op, pg_type, False):
-                raise at(OperatorNotForType(column, op, pg_type), path.pos)
+        self.known(column, "->>" if path.text and len(keys) == 1 else "->", path.pos)
         arrow = "->>" if path.text else "->"
         dollars = self.placeholders(keys, "")
         if len(dollars) == 1:  # the commonest path, one step: no list to join
@@ -234,10 +215,7 @@ class _Renderer:
 
     def path_compare(self, node: PathCompare) -> str:
         path = self.path(node.path)
-        value = node.value
-        cast = _PATH_CASTS.get(value.kind)  # _typed_path, inline
-        typed = f"({path}){cast}" if cast else path
-        return f"{typed} {node.op} {self.placeholder(value, '')}"
+        return f"{_typed_path(path, node.value.kind)} {node.op} {self.placeholder(node.value, '')}"
 
     def path_null_test(self, node: PathNullTest) -> str:
         return f"{self.path(node.path)} IS {'NOT NULL' if node.negated else 'NULL'}"
