@@ -224,8 +224,9 @@ def _placeholders(parsed: Filter) -> tuple[tuple[str, str], ...]:
                 found.append((name, name.split(".", 1)[0]))
     if len(_PLACEHOLDERS) >= _MAX_PLACEHOLDER_ENTRIES:
         _PLACEHOLDERS.pop(next(iter(_PLACEHOLDERS)))  # the oldest entry: insertion order
-    names = _PLACEHOLDERS[id(parsed)] = (parsed, tuple(found))
-    return names[1]
+    names = tuple(found)
+    _PLACEHOLDERS[id(parsed)] = (parsed, names)
+    return names
 
 
 # --------------------------------------------------------------------------------------------------
