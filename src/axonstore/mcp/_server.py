@@ -8,6 +8,7 @@ principal may not call is a JSON-RPC error (-32602) that never names what was se
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -29,6 +30,7 @@ from axonstore.declarations import PrincipalSpec
 from axonstore.dsn import resolve_dsn
 from axonstore.errors import InvalidDeclaration, McpUnavailable
 from axonstore.mcp._service import AgentService, UnknownTool
+from axonstore.mcp._stdio import claimed_wire, pipes_on_both_ends
 
 __all__ = ["RESOURCE_PREFIX", "BearerTokens", "build_server", "http_app", "serve_http", "serve_stdio"]
 
@@ -170,7 +172,13 @@ def _sdk_tool(tool: Any) -> types.Tool:
 async def serve_stdio(service: AgentService, principal: PrincipalSpec) -> None:
     """Serve one client on this process's stdin/stdout as ``principal`` until the client hangs up."""
     server = build_server(service, lambda: principal)
-    async with stdio_server() as (read_stream, write_stream):
+    async with contextlib.AsyncExitStack() as stack:
+        if pipes_on_both_ends():  # what a launching client hands us: served on the event loop
+            lines, writer = await stack.enter_async_context(claimed_wire())
+            wire = stdio_server(cast("Any", lines), cast("Any", writer))
+        else:  # a terminal or a file: the SDK's threaded transport
+            wire = stdio_server()
+        read_stream, write_stream = await stack.enter_async_context(wire)
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
