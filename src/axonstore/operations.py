@@ -81,6 +81,7 @@ __all__ = [
     "prepare_insert",
     "prepare_insert_many",
     "prepare_page",
+    "prepare_page_of",
     "prepare_read",
     "prepare_reinforce",
     "prepare_update",
@@ -485,9 +486,19 @@ def prepare_page(
 ) -> PageRead:
     """One page of a keyset walk (CONTRACT §11): ``size`` 1–10 000, ``after`` a token of this query."""
     read = prepare_read(table, where, bindings, columns=columns, order_by=order_by)
+    return prepare_page_of(read, where, order_by, size=size, after=after)
+
+
+def prepare_page_of(read: Read, where: str, order_by: str, *, size: int, after: str | None) -> PageRead:
+    """:func:`prepare_page` for a retrieve already prepared from ``where`` and ``order_by`` (the source
+    text a token's scope hashes, with ``read.bindings``).
+
+    A caller that keeps the parsed and checked part of a repeated query (the MCP server, per tool-call
+    shape) builds the ``Read`` itself and skips the parse and the column lists with this.
+    """
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_PAGE_SIZE:
         raise BadLimit(f"a page size is a whole number from 1 to {MAX_PAGE_SIZE}, got {size!r}")
-    scope = _page_scope(table, where, read.bindings, order_by)
+    scope = _page_scope(read.table, where, read.bindings, order_by)
     keys = None if after is None else _read_token(after, scope)
     return PageRead(read, size, keys, scope)
 

@@ -125,6 +125,35 @@ async def test_resources_describe_visible_stores(agent_env: AgentEnv) -> None:
     assert body["max_rows"] == 5 and "grammar" in body
 
 
+async def _ids(client: Any, tool: str, arguments: dict[str, Any]) -> list[int]:
+    return [row["id"] for row in _ok(await call(client, tool, arguments))["rows"]]
+
+
+async def test_a_repeated_call_shape_still_reads_each_calls_values_and_principal(agent_env: AgentEnv) -> None:
+    """Retrieves of one shape (filter text, order, binding names) reuse its parse, checks and composed
+    filter; the binding values, the principal's bound tenant and the binding checks stay per call."""
+    tool = f"{agent_env.store}_retrieve"
+    where = "status = '${s}'"
+    async with served(agent_env.config) as service:
+        async with in_process(service, "bot") as bot:
+            opened = await _ids(bot, tool, {"where": where, "bindings": {"s": "open"}, "order_by": "id"})
+            closed = await _ids(bot, tool, {"where": where, "bindings": {"s": "closed"}, "order_by": "id"})
+            unused = await call(bot, tool, {"where": where, "bindings": {"s": "open", "t": "x"}})
+            missing = await call(bot, tool, {"where": where, "bindings": {}})
+        async with in_process(service, "other") as other:
+            foreign = await _ids(other, tool, {"where": where, "bindings": {"s": "closed"}, "order_by": "id"})
+        shapes = len(service._shapes)
+        async with in_process(service, "bot") as bot:  # a filter whose parse reads a binding: never kept
+            timed = {"where": "amount < now() - interval '${n} days'", "bindings": {"n": "3"}}
+            await call(bot, tool, timed)
+        assert len(service._shapes) == shapes
+    assert opened == [1, 2, 4, 5, 6]  # max_rows 5; 8 and 9 are below the floor, 100 is another org's
+    assert closed == [3]
+    assert foreign == [101]  # the other principal's org, through the same filter text
+    for refused in (unused, missing):
+        assert refused.structured_content["error"] == "InvalidArguments"  # type: ignore[union-attr]
+
+
 async def test_rate_limit_per_principal(agent_env: AgentEnv) -> None:
     bot = 'claims = { org_id = "42" }\nconfidence = 0.9\n'  # the first principal: bot
     text = agent_env.config.read_text().replace(bot, bot + "max_calls_per_minute = 3\n", 1)

@@ -19,10 +19,20 @@ from typing import Any, Final
 
 from axonstore.declarations import PrincipalSpec
 from axonstore.errors import InvalidArguments, StoreError
+from axonstore.filter import Filter, reusable
 from axonstore.governance import check_write_floor
 from axonstore.mcp import _adapter
 from axonstore.mcp._cursor import CursorSigner, query_digest
-from axonstore.mcp._hygiene import TAINT, boundary_name, clean, error_payload, retrieve_text, to_json
+from axonstore.mcp._hygiene import (
+    TAINT,
+    boundary_name,
+    clean,
+    clean_text,
+    clean_value,
+    error_payload,
+    retrieve_text,
+    to_json,
+)
 from axonstore.mcp._limits import CallLimiter
 from axonstore.mcp._policy import (
     bind_filter,
@@ -35,11 +45,13 @@ from axonstore.mcp._policy import (
 )
 from axonstore.mcp._tools import CONFIDENCE, GRAMMAR, StoreView, Tool, build_view, tools_for
 from axonstore.operations import (
+    OrderKeys,
     PageRead,
     Read,
+    check_bindings,
     prepare_delete,
     prepare_insert,
-    prepare_page,
+    prepare_page_of,
     prepare_read,
     prepare_update,
 )
@@ -52,6 +64,7 @@ _log = logging.getLogger("axonstore.mcp")
 #: The caller over stdio when no principal is declared: it holds no capability and no claim.
 ANONYMOUS: Final = PrincipalSpec("anonymous")
 _UNLISTED_OP: Final = "unlisted"
+_MAX_SHAPES: Final = 1024  # retrieve call shapes kept (then the whole map is dropped and refilled)
 
 #: Called after every call: (tool or "unlisted", store, summary, principal, outcome).
 AuditHook = Callable[[str, str, str, str, str], None]
@@ -68,6 +81,18 @@ class CallOutcome:
     structured: dict[str, Any]
     text: str
     is_error: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What a retrieve's call shape — store, principal, filter text, order, binding names — decides
+    whatever the binding values: the composed filter (whose render plan the filter caches), the
+    projection, the order, and the claim values the bound predicates read."""
+
+    filter: Filter | None
+    columns: tuple[str, ...]
+    order: OrderKeys
+    claims: Mapping[str, str]
 
 
 class AgentService:
@@ -88,6 +113,7 @@ class AgentService:
         self.limiter = limiter if limiter is not None else CallLimiter()
         self.audit_hooks: list[AuditHook] = []
         self._tools: dict[str, dict[str, Tool]] = {}
+        self._shapes: dict[tuple[str, str, str, str, tuple[str, ...]], _Shape] = {}
 
     @classmethod
     async def start(
@@ -229,29 +255,19 @@ class AgentService:
             after = None
             if "cursor" in args:
                 after = self.cursors.open(args["cursor"], principal.name, view.store, digest)
-            page = prepare_page(
-                view.store,
-                where,
-                bindings,
-                order_by=order_by,
-                size=size,
-                after=after,
-                columns=", ".join(columns),
-            )
-            self._check_read(view, page.read, bindings)
             rows, next_position = await _adapter.run_page(
                 self.registry.store(view.store),
-                self._scoped(view, principal, page, bindings),
+                self._scoped_page(view, principal, where, bindings, order_by, size, after),
                 self._held(view, "retrieve", principal),
                 view.agent.statement_timeout_ms,
             )
             truncated = next_position is not None
         # An aggregate's rows are its group columns (filterable) and its result; others show `returned`.
-        shown = [dict(row) for row in rows] if aggregated else [_shown(view, row) for row in rows]
+        shown = clean([dict(row) for row in rows]) if aggregated else [_shown(view, row) for row in rows]
         cursor = None
         if next_position is not None:
             cursor = self.cursors.issue(principal.name, view.store, digest, next_position)
-        envelope = {
+        envelope = {  # the rows cleaned above; everything else is the server's own ASCII (or a number)
             "store": view.store,
             "rows": shown,
             "row_count": len(shown),
@@ -262,10 +278,51 @@ class AgentService:
             "taint": TAINT,
             "boundary": boundary_name(),
         }
-        envelope = clean(envelope)
         return CallOutcome(
             envelope, retrieve_text(envelope), is_error=False
         ), f"retrieve: {len(shown)} row(s)"
+
+    def _scoped_page(
+        self,
+        view: StoreView,
+        principal: PrincipalSpec,
+        where: str,
+        bindings: dict[str, str],
+        order_by: str,
+        size: int,
+        after: str | None,
+    ) -> PageRead:
+        """The page a retrieve reads: the agent's filter parsed and checked, the server's predicates
+        composed into it (:meth:`_shape`, kept per call shape), the bindings and the position added."""
+        key = (view.store, principal.name, where, order_by, tuple(bindings))
+        shape = self._shapes.get(key) or self._shape(key, view, principal, where, bindings, order_by)
+        check_bindings(bindings)  # the values (a lone surrogate is refused); their names are in the key
+        merged = {**bindings, **shape.claims}  # agent binding names never start with `_`
+        read = Read(view.store, shape.filter, merged, shape.columns, shape.order)
+        return prepare_page_of(read, where, order_by, size=size, after=after)
+
+    def _shape(
+        self,
+        key: tuple[str, str, str, str, tuple[str, ...]],
+        view: StoreView,
+        principal: PrincipalSpec,
+        where: str,
+        bindings: dict[str, str],
+        order_by: str,
+    ) -> _Shape:
+        """Parse and check a retrieve, compose the server's predicates, and keep the result for the
+        next call of the same shape — unless the parse read a binding (an ``interval '${n} days'``)."""
+        read = prepare_read(
+            view.store, where, bindings, columns=", ".join(_projection(view)), order_by=order_by
+        )
+        self._check_read(view, read, bindings)
+        bind, claims = bind_filter(view, principal.claims)
+        shape = _Shape(compose(bind, read.filter, floor_filter(view.floor)), read.columns, read.order, claims)
+        if read.filter is None or reusable(read.filter):
+            if len(self._shapes) >= _MAX_SHAPES:
+                self._shapes.clear()
+            self._shapes[key] = shape
+        return shape
 
     def _check_read(self, view: StoreView, read: Read, bindings: Mapping[str, str]) -> None:
         """The allow-lists and D17 on the parsed read, before any SQL."""
@@ -277,17 +334,15 @@ class AgentService:
             check_columns(read.aggregate.columns, view, "aggregating")
 
     def _scoped(
-        self, view: StoreView, principal: PrincipalSpec, spec: Read | PageRead, bindings: Mapping[str, str]
-    ) -> Any:
-        """The spec with the bound predicates and the floor composed into its filter, as trees."""
+        self, view: StoreView, principal: PrincipalSpec, read: Read, bindings: Mapping[str, str]
+    ) -> Read:
+        """The read with the bound predicates and the floor composed into its filter, as trees."""
         bind, values = bind_filter(view, principal.claims)
-        inner = spec.read if isinstance(spec, PageRead) else spec
-        scoped = dataclasses.replace(
-            inner,
-            filter=compose(bind, inner.filter, floor_filter(view.floor)),
+        return dataclasses.replace(
+            read,
+            filter=compose(bind, read.filter, floor_filter(view.floor)),
             bindings={**bindings, **values},
         )
-        return dataclasses.replace(spec, read=scoped) if isinstance(spec, PageRead) else scoped
 
     # ---- writes --------------------------------------------------------------------------------
 
@@ -351,7 +406,8 @@ def _projection(view: StoreView) -> tuple[str, ...]:
 
 
 def _shown(view: StoreView, row: Mapping[str, Any]) -> dict[str, Any]:
-    return {column: row[column] for column in view.returned if column in row}
+    """The returned columns of a row, cleaned (a live column's name may hold any character)."""
+    return {clean_text(column): clean_value(row[column]) for column in view.returned if column in row}
 
 
 def _write_outcome(store: str, op: str, count: int) -> CallOutcome:
