@@ -19,7 +19,7 @@ import math
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 from uuid import UUID
 
 __all__ = [
@@ -209,14 +209,7 @@ def json_text(value: object) -> str:
 
 def canonical_json(value: object) -> str:
     """Sorted keys, no spaces, raw UTF-8 (``ensure_ascii=False``); NaN/inf refused with ``ValueError``."""
-    return json.dumps(
-        value,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-        default=_json_default,
-    )
+    return _CANONICAL.encode(value)
 
 
 def _json_default(value: object) -> object:
@@ -228,6 +221,13 @@ def _json_default(value: object) -> object:
     if isinstance(value, decimal.Decimal | bytes | bytearray | memoryview | _dt.date | _dt.time | uuid.UUID):
         return to_json(value)
     raise TypeError(f"a row value of type {type(value).__name__} cannot be written as JSON")
+
+
+# One encoder, built once: ``json.dumps`` with options builds a JSONEncoder per call (a quarter of the
+# cost of a small payload, measured 4.4 -> 3.2 µs; an audit entry and a page scope each write one).
+_CANONICAL: Final = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_default
+)
 
 
 def _finite_json(value: Any) -> Any:

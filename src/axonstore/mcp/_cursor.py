@@ -34,12 +34,12 @@ def query_digest(
     where: str, bindings: Mapping[str, str], order_by: str, limit: int | None, columns: tuple[str, ...]
 ) -> str:
     """A hash of everything that makes a page the page of one query."""
-    material = json.dumps(
-        [where, sorted(bindings.items()), order_by, limit, list(columns)],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    material = _DIGESTED.encode([where, sorted(bindings.items()), order_by, limit, list(columns)])
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+# Built once: json.dumps with options builds an encoder per call (see axonstore._json's _CANONICAL).
+_DIGESTED: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,11 @@ def _clean_scalar(value: object) -> Any:
 
 def to_json(value: object) -> str:
     """Compact JSON with raw UTF-8 (the text block that mirrors ``structuredContent``)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _COMPACT.encode(value)
+
+
+# Built once: json.dumps with options builds an encoder per call (see axonstore._json's _CANONICAL).
+_COMPACT: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def boundary_name() -> str:
