@@ -10,6 +10,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from axonstore import BadArgument, PostgresStoreBackend, QueryCanceled, UnknownColumn
+from axonstore.backend.connections import READ_ONLY_TIMEOUT_SQL
 from axonstore.operations import prepare_page, prepare_read
 from tests._wire import WireLog
 from tests.backend import make_backend
@@ -115,8 +116,7 @@ async def test_a_page_alone_is_one_round_trip_in_a_read_only_transaction_with_it
         warm = await backend.run_page_alone(page, statement_timeout_ms=5_000)
         assert wire_log.round_trips(mark) == 1
         sent = [e.detail for e in wire_log.parses(mark)]
-        assert sent[0].startswith("BEGIN") and "READ ONLY" in sent[0] and sent[-1] == "COMMIT"
-        assert "statement_timeout" in sent[1]
+        assert sent[0] == READ_ONLY_TIMEOUT_SQL and len(sent) == 2  # the settings, then the SELECT
         async with backend.transaction(read_only=True, statement_timeout_ms=5_000) as tx:
             in_block = await backend.run_page(page, tx)
     assert [r["qty"] for r in warm.rows] == [r["qty"] for r in cold.rows] == [r["qty"] for r in in_block.rows]
@@ -148,6 +148,36 @@ async def test_a_page_alone_on_a_renamed_column_re_resolves(
             await backend.run_page_alone(page, statement_timeout_ms=5_000)
         with pytest.raises(BadArgument):
             await backend.run_page_alone(page, statement_timeout_ms=-1)
+
+
+async def _settings_then(conn: psycopg.AsyncConnection[Any], statement: str) -> None:
+    async with conn.pipeline():
+        await conn.execute(READ_ONLY_TIMEOUT_SQL, ["1234"])
+        await conn.execute(statement)
+
+
+@pytest.mark.parametrize("streamed_first", [False, True], ids=["fresh", "after-a-chunked-stream"])
+async def test_the_page_settings_hold_for_their_implicit_transaction_only(
+    dsn: str, admin: psycopg.Connection[Any], unique_name: str, streamed_first: bool
+) -> None:
+    # What run_page_alone relies on, on the real server: before the Sync, the SELECT runs under the
+    # timeout and read-only (a write is refused with 25006); after it, both are back to the session's.
+    admin.execute(f"CREATE TABLE {unique_name} (id int)")
+    show = "SELECT current_setting('statement_timeout'), current_setting('transaction_read_only')"
+    connect = psycopg.AsyncConnection.connect
+    raw = {"autocommit": True, "prepare_threshold": None, "cursor_factory": psycopg.AsyncRawCursor}
+    async with await connect(dsn, **raw) as conn:  # $n placeholders, as the backend sends them
+        if streamed_first:  # a chunked stream leaves libpq's chunk mode set until the next query
+            assert [row async for row in conn.cursor().stream("SELECT 1", size=10)] == [(1,)]
+        cursor = conn.cursor()
+        async with conn.pipeline():
+            await cursor.execute(READ_ONLY_TIMEOUT_SQL, ["1234"])
+            await cursor.execute(show)
+        assert await cursor.fetchall() == [("1234ms", "on")]
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            await _settings_then(conn, f"INSERT INTO {unique_name} VALUES (1)")
+        assert await (await conn.execute(show)).fetchall() == [("0", "off")]
+    assert admin.execute(f"SELECT count(*) FROM {unique_name}").fetchone() == (0,)
 
 
 async def test_a_page_alone_after_streamed_reads_on_the_same_connection(

@@ -24,6 +24,7 @@ from axonstore.schema import is_schema_drift_sqlstate
 __all__ = [
     "ACQUIRE_TIMEOUT",
     "PINNING_DISABLED_REASON",
+    "READ_ONLY_TIMEOUT_SQL",
     "RELEASED_PIN_REASON",
     "STATEMENT_TIMEOUT_SQL",
     "Pin",
@@ -140,6 +141,24 @@ def begin_sql(isolation: str | None, read_only: bool) -> LiteralString:
 
 #: Sets a statement timeout for the current transaction only (``is_local``): a parameter, not text.
 STATEMENT_TIMEOUT_SQL: Final = "SELECT pg_catalog.set_config('statement_timeout', $1, true)"
+
+#: The first statement of a read that is a transaction of its own: read-only, with a statement timeout,
+#: both for this transaction only. Sent pipelined before the ``SELECT`` with one Sync after both, the two
+#: are one implicit transaction (the extended protocol commits at Sync, not per statement), so the
+#: ``SELECT`` runs read-only under the timeout and both settings end with it — what ``BEGIN READ ONLY``,
+#: ``SET LOCAL`` and ``COMMIT`` do, with two statements fewer to send, parse and answer.
+#:
+#: It returns no row, on purpose. libpq keeps the chunked-rows mode of a finished stream until its next
+#: query starts, and in pipeline mode the first query's rows then come back as ``TUPLES_CHUNK``, which
+#: psycopg's pipeline refuses; a row-less first statement is answered ``TUPLES_OK`` all the same, and the
+#: mode is reset before the ``SELECT`` (``test_a_page_alone_after_streamed_reads_on_the_same_connection``).
+#: Both calls are in the subquery's target list and it is volatile, so the planner neither drops one nor
+#: pushes the filter into it: both settings are made for the one row, which the filter then discards.
+READ_ONLY_TIMEOUT_SQL: Final = (
+    "SELECT FROM (SELECT pg_catalog.set_config('statement_timeout', $1, true) AS timeout, "
+    "pg_catalog.set_config('transaction_read_only', 'on', true) AS read_only) AS settings "
+    "WHERE settings.timeout IS NULL"
+)
 
 
 # When each connection was last known good, so only long-idle connections are checked. The time is

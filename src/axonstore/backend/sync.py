@@ -36,6 +36,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from axonstore.backend.connections import (
     PINNING_DISABLED_REASON,
+    READ_ONLY_TIMEOUT_SQL,
     RELEASED_PIN_REASON,
     STATEMENT_TIMEOUT_SQL,
     Pin,
@@ -373,9 +374,9 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
 
     def run_page_alone(self, page: PageRead, *, statement_timeout_ms: int) -> Page:
         """One page in a read-only transaction of its own with a statement timeout, in **one** round
-        trip on a cache hit: ``BEGIN READ ONLY``, the timeout, the ``SELECT`` and ``COMMIT`` go out
-        pipelined (three round trips as a ``transaction()`` block). A miss, a stale schema, telemetry
-        or read routing take the block."""
+        trip on a cache hit: the settings (``READ_ONLY_TIMEOUT_SQL``) and the ``SELECT`` go out pipelined
+        with one Sync, which makes them one implicit transaction (three round trips as a
+        ``transaction()`` block). A miss, a stale schema, telemetry or read routing take the block."""
         check_transaction_options(None, True, statement_timeout_ms)
         resolved = cached_schema(page, self.cache_key(page.table))
         if resolved is None or self.warm is None:  # a miss, or telemetry / routing on: the block
@@ -386,14 +387,12 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         try:
             cursor = conn.cursor(row_factory=self._types.row_factory)
             try:
-                with conn.pipeline():
-                    conn.execute(begin_sql(None, True))
-                    conn.execute(STATEMENT_TIMEOUT_SQL, [str(statement_timeout_ms)])
+                with conn.pipeline():  # one cursor: its result is the last statement's, the rows
+                    cursor.execute(READ_ONLY_TIMEOUT_SQL, [str(statement_timeout_ms)])
                     cursor.execute(*statement)
-                    conn.execute("COMMIT")
                 rows: list[Row] = cursor.fetchall()
             except psycopg.Error as exc:
-                _rollback_quietly(conn)  # the failed SELECT left the transaction aborted
+                _rollback_quietly(conn)  # the Sync ended the aborted transaction: a no-op then
                 self._evict_or_raise(page.op, page.table, exc)
                 rows, resolved = [], None
         finally:
