@@ -164,9 +164,9 @@ async def test_the_page_settings_hold_for_their_implicit_transaction_only(
     # timeout and read-only (a write is refused with 25006); after it, both are back to the session's.
     admin.execute(f"CREATE TABLE {unique_name} (id int)")
     show = "SELECT current_setting('statement_timeout'), current_setting('transaction_read_only')"
-    connect = psycopg.AsyncConnection.connect
-    raw = {"autocommit": True, "prepare_threshold": None, "cursor_factory": psycopg.AsyncRawCursor}
-    async with await connect(dsn, **raw) as conn:  # $n placeholders, as the backend sends them
+    async with await psycopg.AsyncConnection.connect(
+        dsn, autocommit=True, prepare_threshold=None, cursor_factory=psycopg.AsyncRawCursor
+    ) as conn:  # $n placeholders, as the backend sends them
         if streamed_first:  # a chunked stream leaves libpq's chunk mode set until the next query
             assert [row async for row in conn.cursor().stream("SELECT 1", size=10)] == [(1,)]
         cursor = conn.cursor()
