@@ -168,6 +168,18 @@ def test_deep_arguments_are_refused_without_recursion() -> None:
         check_arguments(tool, view, {"row": {"status": deep}})
 
 
+def test_deep_arguments_to_a_shallow_schema_are_refused_for_their_depth() -> None:
+    # A retrieve's schema bounds nesting, so its depth is walked only when the fast check fails: a
+    # deep value must still get the depth refusal, before jsonschema walks it.
+    view = _view(**FULL)
+    tool = tools_for({"orders": view}, BOT)["orders_retrieve"]
+    deep: object = "x"
+    for _ in range(100_000):
+        deep = {"k": deep}
+    with pytest.raises(InvalidArguments, match="nested more than 32"):
+        check_arguments(tool, view, {"bindings": deep})
+
+
 # --------------------------------------------------------------------------------------------------
 # Trees: allow-lists, placeholders, composition
 

@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator
 
 from axonstore.declarations import AgentSpec, PrincipalSpec, StoreSpec
 from axonstore.mcp._policy import _plain
-from axonstore.mcp._schema import compile_check
+from axonstore.mcp._schema import compile_check, depth_bound
 from axonstore.mcp._tools import build_view, tools_for
 
 LIVE = {
@@ -67,6 +67,33 @@ _JSON = st.recursive(
     max_leaves=12,
 )
 _ARGUMENTS = st.dictionaries(_KEYS, _JSON, max_size=6)
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+def test_depth_bounds_of_the_generated_schemas() -> None:
+    # Free-form members (a jsonb column's value) leave a write's nesting unbounded; a retrieve's and a
+    # purge's arguments are an object of text, numbers and one object of text (the bindings).
+    bounds = {verb: depth_bound(schema) for verb, schema in SCHEMAS.items()}
+    assert bounds == {"retrieve": 2, "persist": None, "mutate": None, "purge": 2}
+    assert depth_bound({"type": "object", "properties": {}, "additionalProperties": False}) == 1
+    assert depth_bound({"type": "array", "items": {"type": "string"}}) == 1
+    assert depth_bound({"type": "object"}) is None  # other properties may be anything
+    assert depth_bound({"properties": {}}) is None  # no type: anything
+
+
+@given(_ARGUMENTS)
+def test_a_value_valid_for_a_bounded_schema_is_within_its_bound(arguments: dict[str, Any]) -> None:
+    for verb, schema in SCHEMAS.items():
+        bound = depth_bound(schema)
+        if bound is not None and VALIDATORS[verb].is_valid(arguments):
+            assert _depth(arguments) <= bound
 
 
 def test_every_generated_schema_compiles() -> None:

@@ -27,7 +27,7 @@ from jsonschema.exceptions import ValidationError
 from axonstore.errors import ColumnNotAllowed, InvalidArguments
 from axonstore.filter import And, Compare, Filter, Group, Node, NullTest, Or, Value, conjoin
 from axonstore.mcp._hygiene import quoted
-from axonstore.mcp._schema import Check, compile_check
+from axonstore.mcp._schema import Check, compile_check, depth_bound
 from axonstore.mcp._tools import CONFIDENCE, StoreView, Tool
 
 __all__ = [
@@ -60,17 +60,23 @@ def check_arguments(tool: Tool, view: StoreView, arguments: object) -> dict[str,
         arguments = {}
     if not isinstance(arguments, dict):
         raise InvalidArguments("arguments must be a JSON object")
-    _check_depth(arguments)
+    compiled = _compiled(tool.input_schema)
     row_key = _ROW_ARGUMENT.get(tool.verb)
+    # A value valid for a shallow schema cannot be too deep, so the walk waits for a failed check —
+    # unless a row's columns are checked first, which must not see a too-deep value before the walk.
+    depth_first = row_key is not None or not compiled.shallow
+    if depth_first:
+        _check_depth(arguments)
     row = arguments.get(row_key) if row_key else None
     if isinstance(row, dict):
         for column in row:
             if column not in view.writable:
                 use = "writing: it is set by the server" if _server_set(view, column) else "writing"
                 raise ColumnNotAllowed(str(column), use)
-    compiled = _compiled(tool.input_schema)
     if compiled.check is not None and compiled.check(arguments):
         return arguments  # certainly valid: jsonschema would find nothing (see _schema)
+    if not depth_first:  # not certainly valid, so perhaps deep: the depth before jsonschema walks it
+        _check_depth(arguments)
     error = next(iter(compiled.validator.iter_errors(arguments)), None)
     if error is not None:
         raise InvalidArguments(_describe(error))
@@ -101,6 +107,7 @@ class _Compiled:
     schema: Mapping[str, Any]  # held, so the id keying the cache is never reused by another schema
     validator: Draft202012Validator
     check: Check | None
+    shallow: bool  # the schema bounds nesting within MAX_ARGUMENT_DEPTH, and the check can tell
 
 
 _COMPILED: dict[int, _Compiled] = {}
@@ -113,7 +120,10 @@ def _compiled(schema: Mapping[str, Any]) -> _Compiled:
         if len(_COMPILED) > 4096:
             _COMPILED.clear()
         plain = _plain(schema)
-        entry = _COMPILED[id(schema)] = _Compiled(schema, Draft202012Validator(plain), compile_check(plain))
+        check = compile_check(plain)
+        bound = depth_bound(plain)
+        shallow = check is not None and bound is not None and bound <= MAX_ARGUMENT_DEPTH
+        entry = _COMPILED[id(schema)] = _Compiled(schema, Draft202012Validator(plain), check, shallow)
     return entry
 
 

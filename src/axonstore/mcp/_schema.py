@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-__all__ = ["Check", "compile_check"]
+__all__ = ["Check", "compile_check", "depth_bound"]
 
 #: ``True``: the value is valid for the schema; ``False``: not known to be (ask ``jsonschema``).
 Check = Callable[[object], bool]
@@ -48,6 +48,39 @@ def compile_check(schema: Mapping[str, Any]) -> Check | None:
         return None
 
 
+def depth_bound(schema: object) -> int | None:
+    """How deep a value valid for ``schema`` can nest (a scalar 0, an object of scalars 1, ...), or
+    ``None`` when nothing bounds it (no ``type``, or an object or array whose members are free).
+
+    A value that passes the compiled check conforms to the schema, so when the bound is small its
+    depth needs no walk of its own.
+    """
+    if not isinstance(schema, Mapping):
+        return None
+    kinds = schema.get("type")
+    names = [kinds] if isinstance(kinds, str) else kinds
+    if not isinstance(names, list) or not names:
+        return None
+    containers: list[list[object]] = []  # the members of each container kind the schema allows
+    if "object" in names:
+        additional = schema.get("additionalProperties", True)
+        if additional is True:
+            return None
+        members = list(schema.get("properties", {}).values())
+        containers.append(members if additional is False else [*members, additional])
+    if "array" in names:
+        containers.append([schema.get("items")])  # no `items`: None, so unbounded
+    deepest = 0
+    for members in containers:
+        for member in members:
+            bound = depth_bound(member)
+            if bound is None:
+                return None
+            deepest = max(deepest, bound + 1)
+        deepest = max(deepest, 1)  # an empty container is one level deep
+    return deepest
+
+
 def _compile(schema: object) -> Check:
     if not isinstance(schema, Mapping):
         raise _Unknown
@@ -66,10 +99,13 @@ def _compile(schema: object) -> Check:
 
 
 def _all(checks: list[Check]) -> Check:
+    """Every check, as a chain of ``and`` (a generator per call cost a retrieve's arguments ~30 %)."""
+    if not checks:
+        return _anything
     if len(checks) == 1:
         return checks[0]
-    parts = tuple(checks)
-    return lambda v: all(check(v) for check in parts)
+    first, rest = checks[0], _all(checks[1:])
+    return lambda v: first(v) and rest(v)
 
 
 def _type(value: object) -> Check:
@@ -77,6 +113,8 @@ def _type(value: object) -> Check:
     if not isinstance(names, list) or not names or any(n not in _TYPES for n in names):
         raise _Unknown
     tests = tuple(_TYPES[n] for n in names)
+    if len(tests) == 1:
+        return tests[0]
     return lambda v: any(test(v) for test in tests)
 
 
@@ -142,6 +180,8 @@ def _required(value: object) -> Check:
     if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
         raise _Unknown
     names = tuple(value)
+    if not names:
+        return _anything
     return lambda v: type(v) is not dict or all(name in v for name in names)
 
 
@@ -153,7 +193,11 @@ def _properties(value: object) -> Check:
     def check(v: object) -> bool:
         if type(v) is not dict:
             return True
-        return all(sub(v[name]) for name, sub in subs.items() if name in v)
+        for name, item in v.items():  # the given properties: fewer than the declared ones
+            sub = subs.get(name)
+            if sub is not None and not sub(item):
+                return False
+        return True
 
     return check
 
@@ -163,7 +207,7 @@ def _additional(value: object, schema: Mapping[str, Any]) -> Check:
         raise _Unknown  # which keys are "additional" would depend on it
     known = frozenset(schema.get("properties", {}))
     if value is False:
-        return lambda v: type(v) is not dict or all(key in known for key in v)
+        return lambda v: type(v) is not dict or known.issuperset(v)
     if value is True:
         return _anything
     sub = _compile(value)
