@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import mcp_types
@@ -82,6 +83,34 @@ def test_a_line_of_exactly_the_cap_is_read_whole() -> None:
     done = _echo(body)
     assert done.returncode == 0, done.stderr
     assert done.stdout.decode().splitlines()[1] == f"echo {MAX_LINE_BYTES} 'yyyyy'"
+
+
+_BIG_ANSWER = """
+import asyncio
+from axonstore.mcp._stdio import claimed_wire
+
+async def main():
+    async with claimed_wire() as (lines, writer):
+        await writer.write("a" * 60_000 + "\\n")  # the pipe (64 KiB) is now nearly full
+        await writer.write("b" * 60_000 + "\\n")  # mostly buffered, under the pause mark: no wait
+
+asyncio.run(main())
+"""
+
+
+def test_answers_still_buffered_at_exit_are_written() -> None:
+    # The client reads only after a pause, so at exit the pipe is full and the tail is still buffered.
+    child = subprocess.Popen(
+        [sys.executable, "-c", _BIG_ANSWER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(),
+    )
+    time.sleep(1.0)
+    out, err = child.communicate(input=b"", timeout=60)
+    assert child.returncode == 0, err
+    assert out == b"a" * 60_000 + b"\n" + b"b" * 60_000 + b"\n"
 
 
 @pytest.mark.slow

@@ -35,6 +35,7 @@ __all__ = ["MAX_LINE_BYTES", "WireLines", "WireWriter", "claimed_wire", "pipes_o
 #: The longest message line read (the HTTP transport's body cap, CONTRACT §15: 4 MiB).
 MAX_LINE_BYTES: Final = 4 * 1024 * 1024
 _log = logging.getLogger("axonstore.mcp")
+_FLUSH_TIMEOUT_S: Final = 5.0  # at exit, how long a client that stopped reading may hold the last answer
 
 
 def pipes_on_both_ends() -> bool:
@@ -90,6 +91,7 @@ class _Flow(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._lost: BaseException | None = None
         self._closed = False
+        self.done = asyncio.Event()  # set once the transport is gone (after its buffer was written)
 
     def pause_writing(self) -> None:
         self._paused = True
@@ -102,6 +104,7 @@ class _Flow(asyncio.Protocol):
         self._closed = True
         self._lost = exc if exc is not None else BrokenPipeError("the client closed the wire")
         self._wake(self._lost)
+        self.done.set()
 
     def _wake(self, exc: BaseException | None) -> None:
         waiter, self._waiter = self._waiter, None
@@ -149,6 +152,7 @@ async def claimed_wire() -> AsyncIterator[tuple[WireLines, WireWriter]]:
     blocking = (os.get_blocking(wire_in), os.get_blocking(wire_out))
     read_transport: asyncio.ReadTransport | None = None
     write_transport: asyncio.WriteTransport | None = None
+    flow: _Flow | None = None
     try:
         reader = asyncio.StreamReader(limit=MAX_LINE_BYTES)
         read_transport, _ = await loop.connect_read_pipe(
@@ -161,9 +165,12 @@ async def claimed_wire() -> AsyncIterator[tuple[WireLines, WireWriter]]:
         yield WireLines(reader), WireWriter(write_transport, flow)
     finally:
         sys.stdout.flush()
-        for transport in (read_transport, write_transport):
-            if transport is not None:
-                transport.close()
+        if read_transport is not None:
+            read_transport.close()
+        if write_transport is not None and flow is not None:
+            write_transport.close()  # the last responses still buffered are written first
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(flow.done.wait(), _FLUSH_TIMEOUT_S)
         await asyncio.sleep(0)  # let the transports' close callbacks run before the fds go back
         os.dup2(wire_in, 0)
         os.dup2(wire_out, 1)
