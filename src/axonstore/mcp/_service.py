@@ -263,7 +263,8 @@ class AgentService:
             )
             truncated = next_position is not None
         # An aggregate's rows are its group columns (filterable) and its result; others show `returned`.
-        shown = clean([dict(row) for row in rows]) if aggregated else [_shown(view, row) for row in rows]
+        # Cleaned at the depth the rows stand in the result (its `rows` list, 1), as `clean_value` counts.
+        shown = clean([dict(row) for row in rows], 1) if aggregated else [_shown(view, row) for row in rows]
         cursor = None
         if next_position is not None:
             cursor = self.cursors.issue(principal.name, view.store, digest, next_position)
