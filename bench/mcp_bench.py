@@ -8,7 +8,7 @@ and calls/s with 8 concurrent clients over streamable HTTP.
   For reference (not the goal) a fourth line times the tool's own database work done directly: the
   same filter as one ``StoreHandle.run_page_alone`` (the keyset page a tool call reads, for
   ``next_cursor``, in the read-only transaction with ``statement_timeout`` that §15 makes every call
-  run in — ``BEGIN``, the timeout, ``SELECT`` and ``COMMIT`` pipelined: one round trip, as ``retrieve``).
+  run in — the settings statement and the ``SELECT`` pipelined: one round trip, as ``retrieve``).
   The gap between the two ratios is that transaction's cost, not the server's own work.
 * HTTP: one ``axonstore mcp --transport http`` subprocess, 8 SDK clients calling at once (in this
   process: clients, server and PostgreSQL share the machine's two cores). Goal: ≥ 200 calls/s.
