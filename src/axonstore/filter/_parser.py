@@ -560,11 +560,12 @@ class _Parser:
         values = self._list(column)
         # The first value says how the text is compared ((path)::numeric, ::boolean, or as text).
         first = _KIND_CLASS[values[0].kind]
-        if any(_KIND_CLASS[value.kind] != first for value in values):
-            raise at(
-                BadJsonPath("an IN list after ->> holds all numbers, all booleans or all strings"),
-                self.pos(start),
-            )
+        for value in values:  # a loop, not any(…): a generator costs a short list more than its test
+            if _KIND_CLASS[value.kind] != first:
+                raise at(
+                    BadJsonPath("an IN list after ->> holds all numbers, all booleans or all strings"),
+                    self.pos(start),
+                )
         return values
 
     def _contains(self, column: str, op: ContainOp, index: int) -> Node:
