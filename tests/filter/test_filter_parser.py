@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import itertools
 from typing import Any
 
 import pytest
@@ -41,6 +42,24 @@ def test_and_binds_tighter_than_or_in_the_tree() -> None:
     root = full_parse("a = 1 OR b = 2 AND c = 3 OR d = 4")
     assert isinstance(root, Or)
     assert [type(item) for item in root.items] == [Compare, And, Compare]
+
+
+def _cases(word: str) -> list[str]:
+    return ["".join(chars) for chars in itertools.product(*({c.lower(), c.upper()} for c in word))]
+
+
+def test_every_ascii_spelling_of_a_keyword_is_that_keyword() -> None:
+    # the parser matches AND / OR / NOT by tables of their spellings: each must read as the keyword
+    for spelling in _cases("and"):
+        assert build_pg_where(f"a = 1 {spelling} b = 2") == build_pg_where("a = 1 AND b = 2")
+    for spelling in _cases("or"):
+        assert build_pg_where(f"a = 1 {spelling} b = 2") == build_pg_where("a = 1 OR b = 2")
+    for spelling in _cases("not"):
+        assert build_pg_where(f"{spelling} a = 1") == build_pg_where("NOT a = 1")
+        assert build_pg_where(f"{spelling} = 1") == (f'"{spelling}"::text = $1', [1])  # NOT, a column
+    for near in ("ANDs", "AN", "O", "\u212a"):  # a longer word, prefixes, the Kelvin sign
+        with pytest.raises(errors.FilterError):
+            build_pg_where(f"a = 1 {near} b = 2")
 
 
 def test_groups_and_not_are_kept_where_they_stood() -> None:

@@ -184,15 +184,18 @@ class _ParseCache:
         size = len(expr)
         if size > _MAX_CACHED_CHARS:
             return
-        items = self.items
-        with self.lock:
+        items, lock = self.items, self.lock
+        lock.acquire()  # not `with`: its __enter__ and __exit__ cost a new expression twice as much
+        try:
             if expr in items:
                 return
             items[expr] = parsed
-            self.chars += size
-            while len(items) > self.entries or self.chars > self.budget:
-                evicted, _ = items.popitem(last=False)
-                self.chars -= len(evicted)
+            chars = self.chars + size
+            while len(items) > self.entries or chars > self.budget:  # a full cache: one eviction
+                chars -= len(items.popitem(False)[0])  # the least recently used
+            self.chars = chars
+        finally:
+            lock.release()
 
     def info(self) -> CacheInfo:
         return CacheInfo(self.hits, self.misses, self.entries, len(self.items), self.chars)
@@ -267,13 +270,13 @@ def plan_for(
         if text_search == DEFAULT_TEXT_SEARCH
         else (param_offset, types_key, text_search)
     )
-    plan = parsed.plans.get(key)
+    plans = parsed.plans
+    plan = plans.get(key)
     if plan is None:
         plan = render(parsed, param_offset, column_types, _checked_text_search(text_search))
-        if len(parsed.plans) >= _PLANS_PER_FILTER:
-            parsed.plans.clear()
-        parsed.plans[key] = plan
-    assert isinstance(plan, RenderPlan)
+        if len(plans) >= _PLANS_PER_FILTER:
+            plans.clear()
+        plans[key] = plan
     return plan
 
 

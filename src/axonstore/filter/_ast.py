@@ -14,7 +14,10 @@ parentheses reproduces the source order exactly, because AND binds tighter than 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
+
+if TYPE_CHECKING:  # the renderer builds on these nodes: only the type of a cached plan comes back
+    from axonstore.filter._render import RenderPlan
 
 ValueKind: TypeAlias = Literal["text", "integer", "float", "boolean"]
 
@@ -199,5 +202,5 @@ class Filter:
     root: Node
     columns: tuple[str, ...]
     conditions: int
-    plans: dict[object, object] = field(default_factory=dict, repr=False)
+    plans: dict[object, RenderPlan] = field(default_factory=dict, repr=False)
     source: str | None = field(default=None, repr=False)

@@ -46,11 +46,14 @@ def _placeholder_interpolator(template: str) -> Callable[[Mapping[str, object] |
     if whole is None:
         return partial(interpolate, template)
     braced, bare = whole.groups()
+    name = bare if braced is None else braced
+    # Only a braced name with a dot walks into JSON; any other is one exact lookup (one call less).
+    walks = braced is not None and "." in braced
 
     def resolve(bindings: Mapping[str, object] | None) -> str:
         if not bindings:
             return template
-        value = _resolve_dotted(braced, bindings) if braced is not None else _lookup(bindings, bare)
+        value = _resolve_dotted(name, bindings) if walks else _lookup(bindings, name)
         return template if value is None else value
 
     return resolve

@@ -17,6 +17,7 @@ asks for interpolated text, and the caching caller uses a hook that refuses temp
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Callable
@@ -97,6 +98,18 @@ _LIKE_FORMS: Final[dict[tuple[str, bool], CompareOp]] = {
     ("LIKE", True): "NOT LIKE",
     ("ILIKE", True): "NOT ILIKE",
 }
+
+
+def _spellings(word: str) -> list[str]:
+    """Every ASCII spelling of a keyword (``And``, ``aNd``, …): a set lookup then matches it as
+    ``token.upper() == word`` does — keywords are ASCII, with no Unicode case folding."""
+    return ["".join(letters) for letters in itertools.product(*((c.lower(), c.upper()) for c in word))]
+
+
+#: What a token standing where a condition may start opens: a group, or (any spelling of) NOT.
+_UNARY_STARTS: Final = frozenset(["(", *_spellings("NOT")])
+#: The connectors between conditions, by spelling.
+_CONNECTORS: Final = dict.fromkeys(_spellings("AND"), "AND") | dict.fromkeys(_spellings("OR"), "OR")
 #: An IN list after ``->>`` holds values of one class: numbers (of either kind), booleans or strings.
 _KIND_CLASS: Final = {"integer": "number", "float": "number", "boolean": "boolean", "text": "text"}
 _TIME_UNITS: Final = frozenset({"second", "minute", "hour", "day", "week", "month", "year"})
@@ -187,21 +200,17 @@ class _Parser:
         connectors: list[str] = []
         token = tokens[self.i]
         while True:
-            # a condition directly (one call less), unless a group or a NOT (any spelling) starts here
-            items.append(
-                self._unary()
-                if token == "(" or (len(token) == 3 and token.upper() == "NOT")
-                else self._condition(token)
-            )
+            # a condition directly (one call less), unless a group or a NOT starts here
+            items.append(self._unary() if token in _UNARY_STARTS else self._condition(token))
             token = tokens[self.i]
-            if token is END:
-                break
-            if token == ")":
-                if opened is None:
-                    raise UnbalancedParen(self.pos(self.i))
-                return _by_precedence(items, connectors)
-            connector = token.upper()  # only a word can spell a keyword: strings keep their quotes
-            if connector != "AND" and connector != "OR":  # noqa: PLR1714 - two compares beat a set
+            connector = _CONNECTORS.get(token)
+            if connector is None:
+                if token is END:
+                    break
+                if token == ")":
+                    if opened is None:
+                        raise UnbalancedParen(self.pos(self.i))
+                    return _by_precedence(items, connectors)
                 raise self._error(self.i, ExpectedConnector)
             self.i += 1
             token = tokens[self.i]
@@ -224,7 +233,7 @@ class _Parser:
             self.i += 1  # the `)` that sequence() stopped at
             self.depth -= 1
             return Group(child)
-        if len(token) == 3 and token.upper() == "NOT" and self._not_negates():
+        if token in _UNARY_STARTS and self._not_negates():  # not `(`: tested above
             self._enter()
             self.i += 1
             child = self._unary()
@@ -551,11 +560,12 @@ class _Parser:
         values = self._list(column)
         # The first value says how the text is compared ((path)::numeric, ::boolean, or as text).
         first = _KIND_CLASS[values[0].kind]
-        if any(_KIND_CLASS[value.kind] != first for value in values):
-            raise at(
-                BadJsonPath("an IN list after ->> holds all numbers, all booleans or all strings"),
-                self.pos(start),
-            )
+        for value in values:  # a loop, not any(…): a generator costs a short list more than its test
+            if _KIND_CLASS[value.kind] != first:
+                raise at(
+                    BadJsonPath("an IN list after ->> holds all numbers, all booleans or all strings"),
+                    self.pos(start),
+                )
         return values
 
     def _contains(self, column: str, op: ContainOp, index: int) -> Node:

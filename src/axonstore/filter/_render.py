@@ -146,7 +146,10 @@ class _Renderer:
     def placeholders(self, values: tuple[Value, ...], cast: str) -> list[str]:
         """:meth:`placeholder` for each of ``values``, in one call (lists, paths)."""
         placeholder = self.placeholder
-        return [placeholder(value, cast) for value in values]
+        dollars = []
+        for value in values:  # a loop, not a comprehension: in 3.11 that is a function built and called
+            dollars.append(placeholder(value, cast))
+        return dollars
 
     def node(self, node: Node) -> str:
         method = _DISPATCH.get(type(node))
