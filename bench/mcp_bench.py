@@ -11,7 +11,10 @@ and calls/s with 8 concurrent clients over streamable HTTP.
   same filter as one ``StoreHandle.run_page_alone`` (the keyset page a tool call reads, for
   ``next_cursor``, in the read-only transaction with ``statement_timeout`` that §15 makes every call
   run in — the settings statement and the ``SELECT`` pipelined: one round trip, as ``retrieve``).
-  The gap between the two ratios is that transaction's cost, not the server's own work.
+  The gap between the two ratios is that transaction's cost, not the server's own work. A last line
+  times ``bench/_mcp_floor.py`` the same way: a bare SDK server on the same stdio transport whose one
+  tool runs the same ``SELECT`` on one connection and answers a result of the same shape — what the
+  SDK's tool-call path and the processes' turns on two cores cost before any server work.
 * HTTP: one ``axonstore mcp --transport http`` subprocess, 8 SDK clients calling at once (in this
   process: clients, server and PostgreSQL share the machine's two cores). Goal: ≥ 200 calls/s.
 
@@ -31,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import psycopg
@@ -118,20 +122,8 @@ async def _stdio(config: Path, store: str, calls: int, rounds: int) -> None:
             "StoreHandle.retrieve": retrieve,
             "page in transaction": page_alone,
         }
-        results: dict[str, list[float]] = {name: [] for name in series}
-        for run in series.values():  # warm every path (plans, pools, the client's tool list)
-            for i in range(_BLOCK):
-                await run(i)
-        for _ in range(rounds):
-            spent = dict.fromkeys(series, 0.0)
-            for first in range(0, calls, _BLOCK):  # the series take turns, a block of calls each
-                for name, run in series.items():
-                    start = time.perf_counter()
-                    for i in range(first, min(first + _BLOCK, calls)):
-                        await run(i)
-                    spent[name] += time.perf_counter() - start
-            for name in series:
-                results[name].append(spent[name] / calls)
+        results = await _interleaved(series, calls, rounds)
+    floor = await _floor(config, store, retrieve, calls, rounds)
     await registry.aclose()
     medians = {name: statistics.median(values) * 1e6 for name, values in results.items()}
     for name, micros in medians.items():
@@ -148,6 +140,59 @@ async def _stdio(config: Path, store: str, calls: int, rounds: int) -> None:
     print(f"  (the same ratio per round: {', '.join(f'{r:.2f}' for r in per_round)})")
     in_tx = (medians["tool call"] - medians["framing"]) / medians["page in transaction"]
     print(f"  (for reference, not the goal: (tool call − framing) / page in transaction = {in_tx:.2f}×)")
+    print(
+        "  (for reference: a bare SDK server running the same SELECT on one connection, no transaction, "
+        f"bench/_mcp_floor.py: (tool call − framing) / retrieve = {floor:.2f}×)"
+    )
+
+
+Series = Mapping[str, Callable[[int], Awaitable[None]]]
+
+
+async def _interleaved(series: Series, calls: int, rounds: int) -> dict[str, list[float]]:
+    """Seconds per call of each series in each round, the series taking turns in blocks of calls."""
+    results: dict[str, list[float]] = {name: [] for name in series}
+    for run in series.values():  # warm every path (plans, pools, the client's tool list)
+        for i in range(_BLOCK):
+            await run(i)
+    for _ in range(rounds):
+        spent = dict.fromkeys(series, 0.0)
+        for first in range(0, calls, _BLOCK):
+            for name, run in series.items():
+                start = time.perf_counter()
+                for i in range(first, min(first + _BLOCK, calls)):
+                    await run(i)
+                spent[name] += time.perf_counter() - start
+        for name in series:
+            results[name].append(spent[name] / calls)
+    return results
+
+
+async def _floor(
+    config: Path, store: str, retrieve: Callable[[int], Awaitable[None]], calls: int, rounds: int
+) -> float:
+    """(tool call − framing) / retrieve against bench/_mcp_floor.py, timed as the real server is."""
+    from mcp import Client, StdioServerParameters  # noqa: PLC0415 — the mcp extra, as the server's
+    from tests.mcp._session import child_env  # noqa: PLC0415 — importable once _servers set sys.path
+
+    registry = StoreRegistry.from_toml(config)
+    dsn = registry.declarations.stores[store].connection
+    await registry.aclose()
+    script = str(Path(__file__).with_name("_mcp_floor.py"))
+    params = StdioServerParameters(command=sys.executable, args=[script, str(dsn), store], env=child_env())
+    async with Client(params) as client:
+
+        async def tool_call(i: int) -> None:
+            await client.call_tool(f"{store}_retrieve", {"bindings": {"id": str(i % 1000 + 1)}})
+
+        async def framing(i: int) -> None:
+            del i
+            await client.list_resource_templates()
+
+        series = {"tool call": tool_call, "framing": framing, "StoreHandle.retrieve": retrieve}
+        results = await _interleaved(series, calls, rounds)
+    medians = {name: statistics.median(values) for name, values in results.items()}
+    return (medians["tool call"] - medians["framing"]) / medians["StoreHandle.retrieve"]
 
 
 async def _http(config: Path, store: str, calls: int) -> None:
