@@ -140,9 +140,11 @@ async def _stdio(config: Path, store: str, calls: int, rounds: int) -> None:
     print(f"  (the same ratio per round: {', '.join(f'{r:.2f}' for r in per_round)})")
     in_tx = (medians["tool call"] - medians["framing"]) / medians["page in transaction"]
     print(f"  (for reference, not the goal: (tool call − framing) / page in transaction = {in_tx:.2f}×)")
+    bare = (floor["tool call"] - floor["framing"]) / floor["StoreHandle.retrieve"]
     print(
-        "  (for reference: a bare SDK server running the same SELECT on one connection, no transaction, "
-        f"bench/_mcp_floor.py: (tool call − framing) / retrieve = {floor:.2f}×)"
+        "  (for reference: a bare SDK server running the same SELECT on one connection, no transaction "
+        f"— bench/_mcp_floor.py: tool call {floor['tool call']:.0f} µs, framing {floor['framing']:.0f}, "
+        f"retrieve {floor['StoreHandle.retrieve']:.0f}: (tool call − framing) / retrieve = {bare:.2f}×)"
     )
 
 
@@ -170,7 +172,7 @@ async def _interleaved(series: Series, calls: int, rounds: int) -> dict[str, lis
 
 async def _floor(
     config: Path, store: str, retrieve: Callable[[int], Awaitable[None]], calls: int, rounds: int
-) -> float:
+) -> dict[str, float]:
     """(tool call − framing) / retrieve against bench/_mcp_floor.py, timed as the real server is."""
     from mcp import Client, StdioServerParameters  # noqa: PLC0415 — the mcp extra, as the server's
     from tests.mcp._session import child_env  # noqa: PLC0415 — importable once _servers set sys.path
@@ -191,8 +193,7 @@ async def _floor(
 
         series = {"tool call": tool_call, "framing": framing, "StoreHandle.retrieve": retrieve}
         results = await _interleaved(series, calls, rounds)
-    medians = {name: statistics.median(values) for name, values in results.items()}
-    return (medians["tool call"] - medians["framing"]) / medians["StoreHandle.retrieve"]
+    return {name: statistics.median(values) * 1e6 for name, values in results.items()}
 
 
 async def _http(config: Path, store: str, calls: int) -> None:
