@@ -180,7 +180,9 @@ class HandleCore(Generic[B]):
     def governed_page(self, page: PageRead) -> PageRead:
         """A page on a floored store holds trusted rows only (the floor is in its filter)."""
         self._own(page.read)
-        page = dataclasses.replace(page, read=self._searching(page.read))
+        searched = self._searching(page.read)
+        if searched is not page.read:  # a copy only when the configuration changes (most pages: not)
+            page = dataclasses.replace(page, read=searched)
         if self.spec.confidence_floor is None:
             return page
         return page.with_filter(with_floor(page.filter, self.spec.confidence_floor))
