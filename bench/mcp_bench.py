@@ -46,7 +46,7 @@ from axonstore.registry import StoreRegistry
 _TOKEN = "bench-token-" + "x" * 24
 
 
-def _setup(admin_dsn: str, host: str, port: int, dbname: str, folder: Path) -> tuple[Path, str]:
+def _setup(admin_dsn: str, host: str, port: int, dbname: str, folder: Path) -> tuple[Path, str, str]:
     store, role, password = (
         f"bench_{uuid.uuid4().hex[:8]}",
         f"bench_agent_{uuid.uuid4().hex[:8]}",
@@ -82,13 +82,13 @@ max_concurrent_calls = 64
 """,
         encoding="utf-8",
     )
-    return config, store
+    return config, store, dsn
 
 
 _BLOCK = 50  # calls per series in a row: the series take turns, so a drift in speed hits all alike
 
 
-async def _stdio(config: Path, store: str, calls: int, rounds: int) -> None:
+async def _stdio(config: Path, store: str, dsn: str, calls: int, rounds: int) -> None:
     from tests.mcp._session import over_stdio  # noqa: PLC0415 — importable once _servers set sys.path
 
     registry = StoreRegistry.from_toml(config)
@@ -123,24 +123,21 @@ async def _stdio(config: Path, store: str, calls: int, rounds: int) -> None:
             "page in transaction": page_alone,
         }
         results = await _interleaved(series, calls, rounds)
-    floor = await _floor(config, store, retrieve, calls, rounds)
+    floor = await _floor(dsn, store, retrieve, calls, rounds)
     await registry.aclose()
-    medians = {name: statistics.median(values) * 1e6 for name, values in results.items()}
+    medians = _medians_us(results)
     for name, micros in medians.items():
         print(f"  {name:>24}: {micros:8.0f} µs per call (median of {rounds} rounds × {calls})")
-    ratio = (medians["tool call"] - medians["framing"]) / medians["StoreHandle.retrieve"]
+    ratio = _over_retrieve(medians["tool call"], medians["framing"], medians["StoreHandle.retrieve"])
     verdict = "meets" if ratio <= 2.0 else "MISSES"
     print(f"  (tool call − framing) / retrieve = {ratio:.2f}×  — {verdict} the ≤ 2× goal")
     per_round = sorted(
-        (call - frame) / plain
-        for call, frame, plain in zip(
-            results["tool call"], results["framing"], results["StoreHandle.retrieve"], strict=True
-        )
+        map(_over_retrieve, results["tool call"], results["framing"], results["StoreHandle.retrieve"])
     )
     print(f"  (the same ratio per round: {', '.join(f'{r:.2f}' for r in per_round)})")
     in_tx = (medians["tool call"] - medians["framing"]) / medians["page in transaction"]
     print(f"  (for reference, not the goal: (tool call − framing) / page in transaction = {in_tx:.2f}×)")
-    bare = (floor["tool call"] - floor["framing"]) / floor["StoreHandle.retrieve"]
+    bare = _over_retrieve(floor["tool call"], floor["framing"], floor["StoreHandle.retrieve"])
     print(
         "  (for reference: a bare SDK server running the same SELECT on one connection, no transaction "
         f"— bench/_mcp_floor.py: tool call {floor['tool call']:.0f} µs, framing {floor['framing']:.0f}, "
@@ -149,6 +146,16 @@ async def _stdio(config: Path, store: str, calls: int, rounds: int) -> None:
 
 
 Series = Mapping[str, Callable[[int], Awaitable[None]]]
+
+
+def _over_retrieve(call: float, framing: float, retrieve: float) -> float:
+    """The goal's ratio: (tool call − framing) / retrieve."""
+    return (call - framing) / retrieve
+
+
+def _medians_us(results: Mapping[str, list[float]]) -> dict[str, float]:
+    """Each series' median over the rounds, in µs per call."""
+    return {name: statistics.median(values) * 1e6 for name, values in results.items()}
 
 
 async def _interleaved(series: Series, calls: int, rounds: int) -> dict[str, list[float]]:
@@ -171,17 +178,15 @@ async def _interleaved(series: Series, calls: int, rounds: int) -> dict[str, lis
 
 
 async def _floor(
-    config: Path, store: str, retrieve: Callable[[int], Awaitable[None]], calls: int, rounds: int
+    dsn: str, store: str, retrieve: Callable[[int], Awaitable[None]], calls: int, rounds: int
 ) -> dict[str, float]:
-    """(tool call − framing) / retrieve against bench/_mcp_floor.py, timed as the real server is."""
+    """The medians (µs) of bench/_mcp_floor.py's tool call and framing, and of ``retrieve`` beside
+    them, timed as the real server is."""
     from mcp import Client, StdioServerParameters  # noqa: PLC0415 — the mcp extra, as the server's
     from tests.mcp._session import child_env  # noqa: PLC0415 — importable once _servers set sys.path
 
-    registry = StoreRegistry.from_toml(config)
-    dsn = registry.declarations.stores[store].connection
-    await registry.aclose()
     script = str(Path(__file__).with_name("_mcp_floor.py"))
-    params = StdioServerParameters(command=sys.executable, args=[script, str(dsn), store], env=child_env())
+    params = StdioServerParameters(command=sys.executable, args=[script, dsn, store], env=child_env())
     async with Client(params) as client:
 
         async def tool_call(i: int) -> None:
@@ -193,7 +198,7 @@ async def _floor(
 
         series = {"tool call": tool_call, "framing": framing, "StoreHandle.retrieve": retrieve}
         results = await _interleaved(series, calls, rounds)
-    return {name: statistics.median(values) * 1e6 for name, values in results.items()}
+    return _medians_us(results)
 
 
 async def _http(config: Path, store: str, calls: int) -> None:
@@ -228,10 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     with bench_servers(pooler=False) as servers, tempfile.TemporaryDirectory() as folder:
         pg = servers.pg
-        config, store = _setup(pg.admin_dsn, pg.host, pg.port, pg.dbname, Path(folder))
+        config, store, dsn = _setup(pg.admin_dsn, pg.host, pg.port, pg.dbname, Path(folder))
         print(f"mcp_bench: PostgreSQL {servers.source}; {load()}")
         print("stdio:")
-        asyncio.run(_stdio(config, store, options.calls, options.rounds))
+        asyncio.run(_stdio(config, store, dsn, options.calls, options.rounds))
         print("streamable HTTP:")
         asyncio.run(_http(config, store, options.calls // 3 or 1))
         print(f"done; {load()}")

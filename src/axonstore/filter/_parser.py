@@ -443,7 +443,7 @@ class _Parser:
     def _between(self, column: str, *, negated: bool) -> Node:
         low = self._bound(column)
         token = self.tokens[self.i]
-        if token != "AND" and token.upper() != "AND":
+        if _CONNECTORS.get(token) != "AND":
             if token is END:
                 raise at(MissingValue(column), self.pos(self.i))
             raise self._error(self.i, ExpectedConnector)

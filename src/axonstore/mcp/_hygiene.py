@@ -24,7 +24,6 @@ __all__ = [
     "boundary_name",
     "clean",
     "clean_text",
-    "clean_value",
     "error_payload",
     "quoted",
     "retrieve_text",
@@ -48,30 +47,15 @@ def clean(value: object, depth: int = 0) -> Any:
     Non-finite floats become ``None`` (JSON has no NaN); anything else that is not JSON becomes its
     ``str`` (cleaned). Nesting deeper than 64 levels is replaced by ``None``.
     """
-    if isinstance(value, Mapping):
+    if type(value) is str:  # the commonest value of a row, before the ABC tests below
+        return value if value.isascii() else _INVISIBLE.sub("", value)
+    if type(value) is dict or isinstance(value, Mapping):
         if depth >= _MAX_DEPTH:
             return None
         return {clean_text(str(k)): clean(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return None if depth >= _MAX_DEPTH else [clean(v, depth + 1) for v in value]
     return _clean_scalar(value)
-
-
-#: How deep a row's value stands in a retrieve result (result → rows → row → value), for the cut.
-_ROW_VALUE_DEPTH: Final = 3
-
-
-def clean_value(value: object) -> Any:
-    """:func:`clean` for one value of a result row: the commonest values (ASCII text, small integers,
-    ``None``) without a call, and the depth counted from the result, as if the whole result were cleaned.
-    """
-    if type(value) is str:
-        return value if value.isascii() else _INVISIBLE.sub("", value)
-    if type(value) is int:
-        return value if -_SAFE_INT <= value <= _SAFE_INT else str(value)
-    if value is None:
-        return None
-    return clean(value, _ROW_VALUE_DEPTH)
 
 
 def _clean_scalar(value: object) -> Any:

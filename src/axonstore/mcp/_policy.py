@@ -214,29 +214,14 @@ def check_placeholders(parsed: Filter | None, bindings: Mapping[str, str]) -> No
             raise InvalidArguments(f"binding `{quoted(name)}` is never used by the filter")
 
 
-# The placeholders of a parsed filter, by the filter's identity: the parse cache hands an agent's
-# repeated filter text back as the same tree, so the walk runs once per tree, not once per call. The
-# entry holds the tree, so its id cannot be reused while the entry lives.
-_PLACEHOLDERS: dict[int, tuple[Filter, tuple[tuple[str, str], ...]]] = {}
-_MAX_PLACEHOLDER_ENTRIES: Final = 1024
-
-
-def _placeholders(parsed: Filter) -> tuple[tuple[str, str], ...]:
-    """``(name, base)`` of every ``${name}`` in the tree's text literals, in the order they occur."""
-    entry = _PLACEHOLDERS.get(id(parsed))
-    if entry is not None and entry[0] is parsed:
-        return entry[1]
-    found: list[tuple[str, str]] = []
+def _placeholders(parsed: Filter) -> Iterator[tuple[str, str]]:
+    """``(name, base)`` of every ``${name}`` in the tree's text literals, in the order they occur (a
+    retrieve's are checked once per call shape: ``AgentService`` keeps the checked read)."""
     for value in _values(parsed.root):
         if value.kind == "text" and isinstance(value.value, str) and "$" in value.value:
             for match in _PLACEHOLDER.finditer(value.value):
                 name = match.group(1) if match.group(1) is not None else match.group(2)
-                found.append((name, name.split(".", 1)[0]))
-    if len(_PLACEHOLDERS) >= _MAX_PLACEHOLDER_ENTRIES:
-        _PLACEHOLDERS.pop(next(iter(_PLACEHOLDERS)))  # the oldest entry: insertion order
-    names = tuple(found)
-    _PLACEHOLDERS[id(parsed)] = (parsed, names)
-    return names
+                yield name, name.split(".", 1)[0]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -27,8 +27,6 @@ from axonstore.mcp._hygiene import (
     TAINT,
     boundary_name,
     clean,
-    clean_text,
-    clean_value,
     error_payload,
     retrieve_text,
     to_json,
@@ -90,9 +88,9 @@ class _Shape:
     projection, the order, and the claim values the bound predicates read."""
 
     filter: Filter | None
+    claims: Mapping[str, str]
     columns: tuple[str, ...]
     order: OrderKeys
-    claims: Mapping[str, str]
 
 
 class AgentService:
@@ -263,8 +261,8 @@ class AgentService:
             )
             truncated = next_position is not None
         # An aggregate's rows are its group columns (filterable) and its result; others show `returned`.
-        # Cleaned at the depth the rows stand in the result (its `rows` list, 1), as `clean_value` counts.
-        shown = clean([dict(row) for row in rows], 1) if aggregated else [_shown(view, row) for row in rows]
+        # Cleaned at the depth they stand in the result (its `rows` list: 1), as a whole-result walk would.
+        shown = clean([dict(row) for row in rows] if aggregated else [_shown(view, row) for row in rows], 1)
         cursor = None
         if next_position is not None:
             cursor = self.cursors.issue(principal.name, view.store, digest, next_position)
@@ -295,9 +293,9 @@ class AgentService:
     ) -> PageRead:
         """The page a retrieve reads: the agent's filter parsed and checked, the server's predicates
         composed into it (:meth:`_shape`, kept per call shape), the bindings and the position added."""
+        check_bindings(bindings)  # the values (a lone surrogate is refused); their names are in the key
         key = (view.store, principal.name, where, order_by, tuple(bindings))
         shape = self._shapes.get(key) or self._shape(key, view, principal, where, bindings, order_by)
-        check_bindings(bindings)  # the values (a lone surrogate is refused); their names are in the key
         merged = {**bindings, **shape.claims}  # agent binding names never start with `_`
         read = Read(view.store, shape.filter, merged, shape.columns, shape.order)
         return prepare_page_of(read, where, order_by, size=size, after=after)
@@ -317,8 +315,8 @@ class AgentService:
             view.store, where, bindings, columns=", ".join(_projection(view)), order_by=order_by
         )
         self._check_read(view, read, bindings)
-        bind, claims = bind_filter(view, principal.claims)
-        shape = _Shape(compose(bind, read.filter, floor_filter(view.floor)), read.columns, read.order, claims)
+        scoped, claims = _server_scope(view, principal, read.filter)
+        shape = _Shape(scoped, claims, read.columns, read.order)
         if read.filter is None or reusable(read.filter):
             if len(self._shapes) >= _MAX_SHAPES:
                 self._shapes.clear()
@@ -338,12 +336,8 @@ class AgentService:
         self, view: StoreView, principal: PrincipalSpec, read: Read, bindings: Mapping[str, str]
     ) -> Read:
         """The read with the bound predicates and the floor composed into its filter, as trees."""
-        bind, values = bind_filter(view, principal.claims)
-        return dataclasses.replace(
-            read,
-            filter=compose(bind, read.filter, floor_filter(view.floor)),
-            bindings={**bindings, **values},
-        )
+        scoped, claims = _server_scope(view, principal, read.filter)
+        return dataclasses.replace(read, filter=scoped, bindings={**bindings, **claims})
 
     # ---- writes --------------------------------------------------------------------------------
 
@@ -398,6 +392,15 @@ class AgentService:
         return frozenset(held)
 
 
+def _server_scope(
+    view: StoreView, principal: PrincipalSpec, agent: Filter | None
+) -> tuple[Filter | None, dict[str, str]]:
+    """``agent`` with the principal's bound predicates and the store's floor composed in, as trees, and
+    the claim bindings those predicates read."""
+    bind, claims = bind_filter(view, principal.claims)
+    return compose(bind, agent, floor_filter(view.floor)), claims
+
+
 def _projection(view: StoreView) -> tuple[str, ...]:
     """The columns a retrieve selects: the returned ones (plus ``_confidence`` on a floored store, which
     the floor may read; it is shown only when returned)."""
@@ -407,8 +410,8 @@ def _projection(view: StoreView) -> tuple[str, ...]:
 
 
 def _shown(view: StoreView, row: Mapping[str, Any]) -> dict[str, Any]:
-    """The returned columns of a row, cleaned (a live column's name may hold any character)."""
-    return {clean_text(column): clean_value(row[column]) for column in view.returned if column in row}
+    """The returned columns of a row."""
+    return {column: row[column] for column in view.returned if column in row}
 
 
 def _write_outcome(store: str, op: str, count: int) -> CallOutcome:
