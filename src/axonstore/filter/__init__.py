@@ -7,8 +7,10 @@ after tokenising, so a value can never open or close a literal or add syntax.
 Parses are cached by expression text (a cache bounded in entries *and* characters; an expression over
 8 192 characters is parsed every time) and render plans by (offset, column types, text-search
 configuration), so a repeated expression costs a dictionary lookup plus the interpolation of its
-templated literals. An expression over 65 536 characters is refused before it is tokenised
-(``FilterTooLong``), so refusing any input costs O(limit). Every ``FilterError`` raised while compiling
+templated literals. A new expression whose tokens are a seen one's but for its literals is built from
+that shape's template instead of parsed, and its plan filled from the shape's (:mod:`._shapes`). An
+expression over 65 536 characters is refused before it is tokenised (``FilterTooLong``), so refusing
+any input costs O(limit). Every ``FilterError`` raised while compiling
 an expression carries ``expr`` (the text) and, where it comes from a token, ``pos``.
 
 >>> build_pg_where("status = '${s}' AND amount > 100", bindings={"s": "open"})
@@ -17,10 +19,8 @@ an expression carries ``expr`` (the text) and, where it comes from a token, ``po
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Final, NamedTuple
+from typing import Final
 
 from axonstore.errors import FilterError, FilterTooLong, InvalidIdentifier
 from axonstore.filter._aggregate import (
@@ -57,10 +57,19 @@ from axonstore.filter._ast import (
     ValueKind,
 )
 from axonstore.filter._bounds import parse_limit, parse_order_by, render_bounds
+from axonstore.filter._cache import MISS, BoundedCache, CacheInfo
 from axonstore.filter._compose import conjoin
 from axonstore.filter._interpolate import binding_text, interpolate
+from axonstore.filter._lexer import scan
 from axonstore.filter._parser import parse
-from axonstore.filter._render import MAX_PARAMETERS, Param, RenderPlan, check_parameter_count, render
+from axonstore.filter._render import (
+    MAX_PARAMETERS,
+    Param,
+    RenderPlan,
+    check_parameter_count,
+    render_traced,
+)
+from axonstore.filter._shapes import Shape, learn, shape_key, shape_size
 from axonstore.filter._types import (
     JSON_TYPES,
     SEARCHABLE_TYPES,
@@ -125,11 +134,13 @@ __all__ = [
     "render_bounds",
     "render_group_by_suffix",
     "reusable",
+    "shape_cache_info",
 ]
 
 MAX_EXPRESSION_CHARS: Final = 65_536  # CONTRACT §5.3: longer is FilterTooLong, before tokenising
 DEFAULT_TEXT_SEARCH: Final = "simple"
 _PARSE_CACHE_ENTRIES: Final = 4096
+_SHAPE_CACHE_ENTRIES: Final = 1024
 _PARSE_CACHE_CHARS: Final = 1 << 20  # the cached expressions' text, in total (their trees scale with it)
 _MAX_CACHED_CHARS: Final = 8192  # a longer expression is parsed every time, never held
 _PLANS_PER_FILTER: Final = 64
@@ -145,64 +156,17 @@ def _refuse_templates(text: str) -> str:
     return text
 
 
-class CacheInfo(NamedTuple):
-    """The parse cache's counters (as ``functools.lru_cache`` reports them, plus the characters held)."""
-
-    hits: int
-    misses: int
-    maxsize: int
-    currsize: int
-    chars: int
-
-
-class _ParseCache:
-    """An LRU of parsed expressions bounded by entries and by characters (a few huge filters cannot fill
-    memory: issue 18). Reads take no lock (dictionary operations are atomic); changes take one."""
-
-    def __init__(self, entries: int, chars: int) -> None:
-        self.entries = entries
-        self.budget = chars
-        self.items: OrderedDict[str, Filter | None] = OrderedDict()
-        self.chars = 0
-        self.hits = 0
-        self.misses = 0
-        self.lock = threading.Lock()
-
-    def get(self, expr: str) -> Filter | _NeedsBindings | None:
-        parsed = self.items.get(expr, _MISS)  # a miss raises nothing: exceptions cost a new expression
-        if parsed is _MISS:
-            return _MISS
-        try:  # noqa: SIM105 - contextlib.suppress would cost a context manager per hit
-            self.items.move_to_end(expr)
-        except KeyError:  # evicted meanwhile by another thread: the answer stands
-            pass
-        self.hits += 1
-        return parsed
-
-    def put(self, expr: str, parsed: Filter | None) -> None:
-        self.misses += 1
-        size = len(expr)
-        if size > _MAX_CACHED_CHARS:
-            return
-        items, lock = self.items, self.lock
-        lock.acquire()  # not `with`: its __enter__ and __exit__ cost a new expression twice as much
-        try:
-            if expr in items:
-                return
-            items[expr] = parsed
-            chars = self.chars + size
-            while len(items) > self.entries or chars > self.budget:  # a full cache: one eviction
-                chars -= len(items.popitem(False)[0])  # the least recently used
-            self.chars = chars
-        finally:
-            lock.release()
-
-    def info(self) -> CacheInfo:
-        return CacheInfo(self.hits, self.misses, self.entries, len(self.items), self.chars)
-
-
-_MISS: Final = _NeedsBindings()  # a sentinel no parse returns
-_CACHE: Final = _ParseCache(_PARSE_CACHE_ENTRIES, _PARSE_CACHE_CHARS)
+_CACHE: Final[BoundedCache[str, Filter | None]] = BoundedCache(
+    _PARSE_CACHE_ENTRIES, _PARSE_CACHE_CHARS, _MAX_CACHED_CHARS
+)
+#: The templates of the shapes seen more than once (:mod:`._shapes`; ``None``: a shape that has none),
+#: and the keys seen once: both bounded like the parses they come from.
+_SHAPES: Final[BoundedCache[tuple[str, ...], Shape | None]] = BoundedCache(
+    _SHAPE_CACHE_ENTRIES, _PARSE_CACHE_CHARS, _MAX_CACHED_CHARS, lambda _, shape: shape_size(shape)
+)
+_SEEN_ONCE: Final[BoundedCache[tuple[str, ...], int]] = BoundedCache(
+    _PARSE_CACHE_ENTRIES, _PARSE_CACHE_CHARS, _MAX_CACHED_CHARS, lambda _, size: size
+)
 
 
 def parse_cache_info() -> CacheInfo:
@@ -210,12 +174,18 @@ def parse_cache_info() -> CacheInfo:
     return _CACHE.info()
 
 
+def shape_cache_info() -> CacheInfo:
+    """Hits, misses and size of the shape cache: a hit is a new expression built from the template of
+    one with the same tokens but for its literals (:mod:`axonstore.filter._shapes`)."""
+    return _SHAPES.info()
+
+
 def reusable(parsed: Filter) -> bool:
     """Does ``parsed`` stand for its expression whatever the bindings? True for a parse the cache
     holds; false for one that read a binding while parsing (an ``interval '${n} days'``), for a
     composed filter and for an expression too long to cache — a warm plan may only keep the former."""
     source = parsed.source
-    return source is not None and _CACHE.items.get(source) is parsed
+    return source is not None and _CACHE.holds(source, parsed)
 
 
 def parse_filter(expr: str, bindings: Mapping[str, object] | None = None) -> Filter | None:
@@ -225,17 +195,30 @@ def parse_filter(expr: str, bindings: Mapping[str, object] | None = None) -> Fil
     String literals stay templates in the tree; use :func:`interpolate` to resolve them.
     """
     cached = _CACHE.get(expr)
-    if cached is not _MISS:
+    if cached is not MISS:
         return cached  # type: ignore[return-value]  # not the sentinel: a parse
-    if len(expr) > MAX_EXPRESSION_CHARS:
-        too_long = FilterTooLong(MAX_EXPRESSION_CHARS, len(expr))
+    size = len(expr)
+    if size > MAX_EXPRESSION_CHARS:
+        too_long = FilterTooLong(MAX_EXPRESSION_CHARS, size)
         too_long.expr = expr
         raise too_long
     try:
-        try:
-            parsed = parse(expr, _refuse_templates)
-        except _NeedsBindings:
-            return parse(expr, lambda text: interpolate(text, bindings))  # not cached: read a binding
+        tokens = scan(expr)
+        key = shape_key(tokens)
+        shape = _SHAPES.get(key)
+        parsed = shape.build(expr, tokens) if type(shape) is Shape else None
+        if parsed is None:
+            try:
+                parsed = parse(expr, _refuse_templates, tokens)
+            except _NeedsBindings:  # not cached: read a binding
+                return parse(expr, lambda text: interpolate(text, bindings), tokens)
+            if shape is MISS and parsed is not None:
+                # A shape is learnt when its key comes back: the first parse of a key is only noted
+                # (most never-seen shapes are never seen again), the second, if it pairs, is the template.
+                if _SEEN_ONCE.get(key) is MISS:
+                    _SEEN_ONCE.put(key, len(expr))  # charged as a parse is: its key scales with it
+                else:
+                    _SHAPES.put(key, learn(parsed, tokens))  # None: no template, never tried again
     except FilterError as error:
         error.expr = expr
         raise
@@ -273,7 +256,14 @@ def plan_for(
     plans = parsed.plans
     plan = plans.get(key)
     if plan is None:
-        plan = render(parsed, param_offset, column_types, _checked_text_search(text_search))
+        shaped = parsed.shape
+        plan = None if shaped is None else shaped[0].plan(key, shaped[1])
+        if plan is None:
+            plan, sources = render_traced(
+                parsed, param_offset, column_types, _checked_text_search(text_search)
+            )
+            if shaped is not None:
+                shaped[0].learn_plan(key, plan, sources, parsed.root)
         if len(plans) >= _PLANS_PER_FILTER:
             plans.clear()
         plans[key] = plan

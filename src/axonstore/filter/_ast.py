@@ -13,11 +13,12 @@ parentheses reproduces the source order exactly, because AND binds tighter than 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
-if TYPE_CHECKING:  # the renderer builds on these nodes: only the type of a cached plan comes back
+if TYPE_CHECKING:  # the renderer and the shapes build on these nodes: only their types come back
     from axonstore.filter._render import RenderPlan
+    from axonstore.filter._shapes import Shape
 
 ValueKind: TypeAlias = Literal["text", "integer", "float", "boolean"]
 
@@ -189,18 +190,48 @@ Condition: TypeAlias = (
 Node: TypeAlias = Condition | Not | Group | And | Or
 
 
-@dataclass(slots=True, eq=False)
 class Filter:
     """A parsed, non-empty where-expression.
 
     ``columns`` lists every column it names (first occurrence order), so callers can check them against
     a table before any SQL runs. ``plans`` caches render plans by (offset, column types, text-search
     configuration). ``source`` is the expression it was parsed from (``None`` for a composed filter), so
-    that an error found while rendering can carry its place.
+    that an error found while rendering can carry its place. ``shape`` is the shape it was built from and
+    its literals, in source order (:mod:`._shapes`; ``None`` for a filter parsed or composed): such a
+    filter shares its render plans with the expressions that differ from it in their literals only, and
+    its ``root`` is only built when something reads it (rendering through a shared plan does not).
+
+    Compared by identity, as parses are shared through a cache.
     """
 
-    root: Node
-    columns: tuple[str, ...]
-    conditions: int
-    plans: dict[object, RenderPlan] = field(default_factory=dict, repr=False)
-    source: str | None = field(default=None, repr=False)
+    __slots__ = ("_root", "columns", "conditions", "plans", "shape", "source")
+
+    def __init__(
+        self,
+        root: Node | None,
+        columns: tuple[str, ...],
+        conditions: int,
+        plans: dict[object, RenderPlan] | None = None,
+        source: str | None = None,
+        shape: tuple[Shape, tuple[str | int | float, ...]] | None = None,
+    ) -> None:
+        if root is None and (shape is None or source is None):
+            raise TypeError("a Filter needs its root, or the shape and source to build it from")
+        self._root = root
+        self.columns = columns
+        self.conditions = conditions
+        self.plans: dict[object, RenderPlan] = {} if plans is None else plans
+        self.source = source
+        self.shape = shape
+
+    @property
+    def root(self) -> Node:
+        """The tree (built from the shape on first use, for a filter that has one)."""
+        root = self._root
+        if root is None:
+            shape, literals = self.shape  # type: ignore[misc]  # __init__: no root without a shape
+            root = self._root = shape.tree(self.source, literals)  # type: ignore[arg-type]
+        return root
+
+    def __repr__(self) -> str:
+        return f"Filter(root={self.root!r}, columns={self.columns!r}, conditions={self.conditions!r})"

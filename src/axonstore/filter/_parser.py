@@ -80,7 +80,7 @@ MAX_IN_VALUES: Final = 256
 MAX_DEPTH: Final = 32
 MAX_COLUMN_BYTES: Final = 63
 MAX_PATH_STEPS: Final = 8
-_INT4_MAX: Final = 2**31 - 1  # PostgreSQL's `json -> integer` takes an int4
+INT4_MAX: Final = 2**31 - 1  # PostgreSQL's `json -> integer` takes an int4
 _I64_MIN: Final = -(2**63)
 _I64_MAX: Final = 2**63 - 1
 _U32_MAX: Final = 2**32 - 1
@@ -124,16 +124,39 @@ def at(error: _E, pos: int) -> _E:
     return error
 
 
-def parse(expr: str, interp: Interp) -> Filter | None:
-    """Tokenise and parse ``expr``; ``None`` for an empty expression."""
-    tokens = scan(expr)
+def parse(expr: str, interp: Interp, tokens: list[str] | None = None) -> Filter | None:
+    """Tokenise (unless ``tokens``, ``scan(expr)``, are given) and parse ``expr``; ``None`` for an
+    empty expression."""
+    if tokens is None:
+        tokens = scan(expr)
     if tokens[0] is END:
         return None
     parser = _Parser(expr, tokens, interp)
     root = parser.sequence(None)
     if parser.placed:
-        parser.place_nodes()
+        place_nodes(expr, tokens, parser.placed)
     return Filter(root, tuple(parser.columns), parser.conditions, {}, expr)
+
+
+def place_nodes(expr: str, tokens: list[str], placed: list[JsonPath | Contains | TextSearch]) -> None:
+    """Give every §12 node in ``placed`` (source order; each holding its token index in ``pos``) its
+    character position in ``expr``, found for all of them in one pass after the parse (one walk over
+    the tokens per node cost a JSON-path expression a quarter of its parse).
+
+    Every arrow of a path is placed, not only the first that the node keeps: then the tokens between
+    two symbols placed seldom hold the text of the next one, which keeps each to one ``str.find``
+    (:func:`~._lexer.symbol_place`).
+    """
+    start = first = 0  # where the text after the last symbol placed begins, and its token index
+    for node in placed:
+        index = node.pos
+        steps = len(node.keys) if type(node) is JsonPath else 1
+        node.pos = pos = symbol_place(expr, tokens, index, first, start)
+        for _step in range(1, steps):  # the path's later arrows: arrow, key, arrow, …
+            first, start = index + 1, pos + len(tokens[index])
+            index += 2
+            pos = symbol_place(expr, tokens, index, first, start)
+        first, start = index + 1, pos + len(tokens[index])
 
 
 class _Parser:
@@ -150,32 +173,12 @@ class _Parser:
         self.depth = 0
         self.conditions = 0
         self.columns: dict[str, None] = {}  # an insertion-ordered set
-        # §12 nodes holding a token index in ``pos`` until place_nodes() swaps in its character index
+        # §12 nodes holding a token index in ``pos`` until place_nodes() swaps in their character index
         self.placed: list[JsonPath | Contains | TextSearch] = []
 
     def pos(self, index: int) -> int:
         """The character index of token ``index`` (the end of the input for ``END``), for an error."""
         return place(self.expr, self.tokens, index)
-
-    def place_nodes(self) -> None:
-        """Give every §12 node its character position, found for all of them after the parse (one
-        walk over the tokens per node cost a JSON-path expression a quarter of its parse).
-
-        Every arrow of a path is placed, not only the first that the node keeps: then the tokens
-        between two symbols placed seldom hold the text of the next one, which keeps each to one
-        ``str.find`` (:func:`~._lexer.symbol_place`).
-        """
-        expr, tokens = self.expr, self.tokens
-        start = first = 0  # where the text after the last symbol placed begins, and its token index
-        for node in self.placed:  # in source order
-            index = node.pos
-            steps = len(node.keys) if type(node) is JsonPath else 1
-            node.pos = pos = symbol_place(expr, tokens, index, first, start)
-            for _step in range(1, steps):  # the path's later arrows: arrow, key, arrow, …
-                first, start = index + 1, pos + len(tokens[index])
-                index += 2
-                pos = symbol_place(expr, tokens, index, first, start)
-            first, start = index + 1, pos + len(tokens[index])
 
     def _found(self, token: str) -> str:
         """How an error names a token: a string as `'content'` (interpolated), anything else verbatim."""
@@ -344,7 +347,7 @@ class _Parser:
             if len(token) < 19 and token.isdigit():  # the common case: a plain i64
                 return Value("integer", int(token))
             try:
-                return _number(token)
+                return number_literal(token)
             except InvalidNumber as error:
                 raise at(error, self.pos(self.i)) from None
         if found == WORD:
@@ -496,12 +499,12 @@ class _Parser:
         if found == STRING:
             return Value("text", text(token))
         if found == NUMBER and token.isdigit():  # ASCII digits: the lexer admits no others
-            index = int(token) if len(token) <= 10 else _INT4_MAX + 1
-            if index <= _INT4_MAX:
+            index = int(token) if len(token) <= 10 else INT4_MAX + 1
+            if index <= INT4_MAX:
                 return Value("integer", index)
         shown = "end of expression" if token is END else f"`{self._found(token)}`"
         raise at(
-            BadJsonPath(f"a step is a quoted key or an array index from 0 to {_INT4_MAX}, found {shown}"),
+            BadJsonPath(f"a step is a quoted key or an array index from 0 to {INT4_MAX}, found {shown}"),
             self.pos(self.i),
         )
 
@@ -574,7 +577,7 @@ class _Parser:
         if op == "@>" and KINDS.get(token[0]) == STRING:
             document = text(token)
             try:
-                _check_json(self.interp(document))
+                check_json(self.interp(document))
             except ValueError as error:
                 raise at(BadJsonLiteral(_json_problem(error)), self.pos(self.i)) from None
             except RecursionError:  # PostgreSQL refuses such depth too (stack depth limit exceeded)
@@ -608,7 +611,7 @@ def _no_constant(name: str) -> object:
 _JSON: Final = json.JSONDecoder(parse_constant=_no_constant)
 
 
-def _check_json(document: str) -> None:
+def check_json(document: str) -> None:
     """``json.loads(document, parse_constant=_no_constant)``, with its decoder built once."""
     if document.startswith("\ufeff"):  # as json.loads refuses it, message and all
         raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", document, 0)
@@ -638,7 +641,7 @@ def _by_precedence(items: list[Node], connectors: list[str]) -> Node:
     return terms[0] if len(terms) == 1 else Or(tuple(terms))
 
 
-def _number(text: str) -> Value:
+def number_literal(text: str) -> Value:
     """An i64 when it fits, else a finite f64 (ANCHOR §3.4)."""
     if "." not in text:
         negative = text.startswith("-")

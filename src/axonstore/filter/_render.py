@@ -41,7 +41,7 @@ from axonstore.idents import type_cast
 MAX_PARAMETERS: Final = 65_535  # PostgreSQL's limit on bind parameters per statement
 
 Param = str | int | float | bool
-_Template = tuple[int, Callable[[Mapping[str, object] | None], str]]
+Template = tuple[int, Callable[[Mapping[str, object] | None], str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,7 @@ class RenderPlan:
 
     sql: str
     constants: tuple[Param, ...]
-    templates: tuple[_Template, ...]
+    templates: tuple[Template, ...]
 
     def params(self, bindings: Mapping[str, object] | None) -> list[Param]:
         """The parameter list for one call."""
@@ -77,6 +77,17 @@ def render(
     ``text_search`` is the text-search configuration of ``@@`` conditions, bound as a ``regconfig``
     parameter (never SQL text). ``OperatorNotForType`` when a known column type cannot take an operator.
     """
+    return render_traced(parsed, param_offset, column_types, text_search)[0]
+
+
+def render_traced(
+    parsed: Filter,
+    param_offset: int,
+    column_types: Mapping[str, str] | None,
+    text_search: str = "simple",
+) -> tuple[RenderPlan, list[Value]]:
+    """:func:`render`, and the :class:`Value` each parameter was made from (by index), so that a plan
+    can be re-filled with another filter's literals where the two differ in nothing else."""
     renderer = _Renderer(param_offset, column_types, text_search)
     root = parsed.root
     try:
@@ -87,7 +98,7 @@ def render(
     values = renderer.values
     if values and param_offset + len(values) > MAX_PARAMETERS:  # check_parameter_count, inline
         raise TooManyParameters(MAX_PARAMETERS)
-    return _plan(sql, tuple(values), tuple(renderer.templates))
+    return new_plan(sql, tuple(values), tuple(renderer.templates)), renderer.sources
 
 
 _new = object.__new__
@@ -96,7 +107,7 @@ _set_constants = vars(RenderPlan)["constants"].__set__
 _set_templates = vars(RenderPlan)["templates"].__set__
 
 
-def _plan(sql: str, constants: tuple[Param, ...], templates: tuple[_Template, ...]) -> RenderPlan:
+def new_plan(sql: str, constants: tuple[Param, ...], templates: tuple[Template, ...]) -> RenderPlan:
     """``RenderPlan(sql, constants, templates)`` at a third less: a frozen dataclass's ``__init__``
     sets each field through ``object.__setattr__``, its slots' descriptors set them directly."""
     plan: RenderPlan = _new(RenderPlan)
@@ -112,14 +123,15 @@ _DOLLARS: Final = tuple(f"${number}" for number in range(_DOLLARS_KEPT))
 
 
 class _Renderer:
-    __slots__ = ("offset", "templates", "text_search", "types", "values")
+    __slots__ = ("offset", "sources", "templates", "text_search", "types", "values")
 
     def __init__(self, offset: int, column_types: Mapping[str, str] | None, text_search: str) -> None:
         self.offset = offset
         self.types = column_types
         self.text_search = text_search
         self.values: list[Param] = []
-        self.templates: list[_Template] = []
+        self.sources: list[Value] = []  # the Value behind each parameter, by index
+        self.templates: list[Template] = []
 
     def known(self, column: str, op: str, pos: int, *, document: bool = False) -> str | None:
         """The column's known type (``None`` if unknown); ``OperatorNotForType`` if it cannot take ``op``."""
@@ -137,6 +149,7 @@ class _Renderer:
         if value.kind == "text" and "$" in raw:  # type: ignore[operator]  # text values are str
             self.templates.append((len(values), interpolator(raw)))  # type: ignore[arg-type]
         values.append(raw)
+        self.sources.append(value)
         number = self.offset + len(values)
         try:  # free in 3.11 unless it raises: cheaper than a bounds test on every placeholder
             return _DOLLARS[number] + cast
