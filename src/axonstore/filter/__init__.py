@@ -160,13 +160,14 @@ _CACHE: Final[BoundedCache[str, Filter | None]] = BoundedCache(
     _PARSE_CACHE_ENTRIES, _PARSE_CACHE_CHARS, _MAX_CACHED_CHARS
 )
 #: The templates of the shapes seen more than once (:mod:`._shapes`; ``None``: a shape that has none),
-#: and the keys seen once: both bounded like the parses they come from.
+#: bounded like the parses they come from.
 _SHAPES: Final[BoundedCache[tuple[str, ...], Shape | None]] = BoundedCache(
     _SHAPE_CACHE_ENTRIES, _PARSE_CACHE_CHARS, _MAX_CACHED_CHARS, lambda _, shape: shape_size(shape)
 )
-_SEEN_ONCE: Final[BoundedCache[tuple[str, ...], int]] = BoundedCache(
-    _PARSE_CACHE_ENTRIES, _PARSE_CACHE_CHARS, _MAX_CACHED_CHARS, lambda _, size: size
-)
+#: The keys seen once, by hash: a collision only learns a template one expression early, and no key's
+#: tokens are kept (holding and later freeing them cost a never-seen shape more than its lookups).
+_SEEN_ONCE: Final[dict[int, None]] = {}
+_SEEN_ONCE_KEPT: Final = 4096
 
 
 def parse_cache_info() -> CacheInfo:
@@ -215,10 +216,13 @@ def parse_filter(expr: str, bindings: Mapping[str, object] | None = None) -> Fil
             if shape is MISS and parsed is not None:
                 # A shape is learnt when its key comes back: the first parse of a key is only noted
                 # (most never-seen shapes are never seen again), the second, if it pairs, is the template.
-                if _SEEN_ONCE.get(key) is MISS:
-                    _SEEN_ONCE.put(key, len(expr))  # charged as a parse is: its key scales with it
-                else:
+                seen = hash(key)
+                if seen in _SEEN_ONCE:
                     _SHAPES.put(key, learn(parsed, tokens))  # None: no template, never tried again
+                elif len(_SEEN_ONCE) < _SEEN_ONCE_KEPT:
+                    _SEEN_ONCE[seen] = None
+                else:  # cheaper than an LRU, and a shape in use comes back soon
+                    _SEEN_ONCE.clear()
     except FilterError as error:
         error.expr = expr
         raise
