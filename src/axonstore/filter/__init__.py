@@ -176,8 +176,9 @@ def parse_cache_info() -> CacheInfo:
 
 
 def shape_cache_info() -> CacheInfo:
-    """Hits, misses and size of the shape cache: a hit is a new expression built from the template of
-    one with the same tokens but for its literals (:mod:`axonstore.filter._shapes`)."""
+    """Hits, misses and size of the shape cache (:mod:`axonstore.filter._shapes`): a hit is a new
+    expression whose shape was learnt — built from its template, unless one of its literals sends it to
+    the parser — and a miss a template learnt (or a shape found to have none)."""
     return _SHAPES.info()
 
 

@@ -5,26 +5,27 @@ but for their string and number literals, so the same tree with other Values in 
 (every literal is a parameter). Filters from requests and language models mostly arrive like that — one
 shape, new literals — so a new expression of a known shape is built, not parsed:
 
-* its key is its token list with every literal replaced by a mark (its quote, or ``#`` for a number:
-  no other token is either), found by :func:`shape_key` in two ``map`` calls over :func:`~._lexer.scan`'s
-  tokens;
-* the first parse of a key that the parse cache would hold becomes the shape's *template*
-  (:func:`learn`);
-* an expression with that key gets each literal made a :class:`Value` by what the parser makes of such a
-  token there (:data:`CONVERTERS`), the template's nodes copied around those Values, its §12 nodes placed
-  in its own text (:meth:`Shape.build`);
-* its render plans come from the shape's, with the new literals in their parameters (:meth:`Shape.plan`).
+* its key is its token list with every string and unsigned number replaced by a mark (its quote, or
+  ``#``: no other token is either), found by :func:`shape_key` in two ``map`` calls over
+  :func:`~._lexer.scan`'s tokens;
+* the first parse of a key is only noted; the second (if the parse cache would hold it) becomes the
+  shape's *template* (:func:`learn`) — most never-seen shapes are never seen again;
+* a later expression with that key has each literal made what the parser makes of such a token there
+  (:data:`CONVERTERS`), and nothing more (:meth:`Shape.build`): its tree — the template's nodes copied
+  around those literals, its §12 nodes placed in its own text — is made when first read
+  (:meth:`Shape.tree`), and its render plans come from the shape's with the new literals in their
+  parameters (:meth:`Shape.plan`).
 
 Why a copy equals the parse. The parser decides the tree from the tokens that are not literals and from
 each literal's kind — its quote or digit, and the kind of Value it makes; it reads a literal's content in
 three places only: the ``Value`` it becomes, an ``interval '…'`` body (inlined, not a parameter) and the
-JSON of ``@>`` (checked, and a parameter). So a template is kept only when the key's literal tokens and
-the tree's literal Values pair up one to one in source order, each Value what its converter makes of its
-token (an interval's body has no Value, a negative number no mark: such an expression is always parsed);
-and a literal that its converter refuses — a float where the template has an integer, JSON that does not
-decode, an index past int4, a ``$`` in a JSON literal — sends the expression to the parser, whose tree or
-error is then the answer. ``tests/filter/test_filter_shapes.py`` checks copies against parses on generated
-expressions.
+JSON of ``@>`` (checked, and a parameter). So a template is kept only when its literal tokens and its
+tree's literal Values pair up one to one in source order, each Value what its converter makes of its
+token; an interval's body must be the template's, token for token, and a negative number (its ``-`` is
+not a mark) is part of the key. A literal that its converter refuses — a float where the template has
+an integer, JSON that does not decode, an index past int4, a ``$`` in a JSON literal — sends the
+expression to the parser, whose tree or error is then the answer. ``tests/filter/test_filter_shapes.py``
+checks built filters against parses on generated expressions.
 
 Pure: no I/O.
 """
@@ -96,19 +97,20 @@ def _text_literal(token: str) -> Raw | None:
 def _integer_literal(token: str) -> Raw | None:
     if len(token) < 19 and token.isdigit():  # the parser's fast path for a plain i64
         return int(token)
-    try:
-        value = number_literal(token)
-    except InvalidNumber:
-        return None
-    return value.value if value.kind == "integer" else None
+    return _number_of_kind(token, "integer")
 
 
 def _float_literal(token: str) -> Raw | None:
+    return _number_of_kind(token, "float")
+
+
+def _number_of_kind(token: str, kind: str) -> Raw | None:
+    """The number the parser reads from ``token`` if it is of ``kind`` (an i64, or else a float)."""
     try:
         value = number_literal(token)
     except InvalidNumber:
         return None
-    return value.value if value.kind == "float" else None
+    return value.value if value.kind == kind else None
 
 
 def _array_index(token: str) -> Raw | None:
