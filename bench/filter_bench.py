@@ -21,8 +21,9 @@ calls). The loop and call overhead stays in (printed as ``loop overhead``): the 
   literals) was seen before, so it is built from the shape's template, not parsed (the shape cache,
   ``axonstore.filter._shapes``): what a filter arriving from a request or a model with new values costs.
 * **new shape**: the same never-seen expressions, each also of a never-seen shape — the shape cache is
-  emptied before each call (two ``clear()`` calls on a cache of one entry, inside the timed loop, so the
-  number is an upper bound): the full parse and render, what a first-ever filter costs.
+  emptied before the batch, and its note of the one key seen once before each call (a ``clear()`` of a
+  one-entry dict inside the timed loop, so the number is an upper bound): the full parse and render,
+  what a first-ever filter costs.
 
 For every timed axonstore batch, the parse cache's counters are checked — all hits (cached) or all
 misses (new, new shape) — and the shape cache's: a hit per call (new) or none (new shape), else the run
@@ -244,17 +245,14 @@ def _axon_loop(exprs: list[str]) -> int:
     return time.perf_counter_ns() - start
 
 
-def _forget_shapes() -> None:
-    """Empty the shape cache (a template or a key seen once at most: each clear is one or two)."""
-    _SEEN_ONCE.clear()
-    _SHAPES.clear()
-
-
 def _axon_new_shape_loop(exprs: list[str]) -> int:
-    build, bindings, types, forget = build_pg_where, BINDINGS, COLUMN_TYPES, _forget_shapes
+    """The shape cache emptied first, and its note of the key seen once before each call: a first
+    sighting learns nothing more, so every call is the first of its shape."""
+    _SHAPES.clear()
+    build, bindings, types, forget = build_pg_where, BINDINGS, COLUMN_TYPES, _SEEN_ONCE.clear
     start = time.perf_counter_ns()
     for expr in exprs:
-        forget()  # every call is the first of its shape
+        forget()  # a dict of one entry
         build(expr, 0, bindings, types)
     return time.perf_counter_ns() - start
 
