@@ -96,6 +96,11 @@ BINDINGS = {"s": "open", "t": "a"}
 
 @pytest.fixture
 def table(admin: psycopg.Connection[Any], unique_name: str) -> Iterator[str]:
+    yield from second_round_rows(admin, unique_name)
+
+
+def second_round_rows(admin: psycopg.Connection[Any], unique_name: str) -> Iterator[str]:
+    """Create the table with :data:`ROWS`, yield its name, drop it (a fixture's body, shared)."""
     admin.execute(DDL.format(t=unique_name))
     for row in ROWS:
         admin.execute(
@@ -115,7 +120,7 @@ def table(admin: psycopg.Connection[Any], unique_name: str) -> Iterator[str]:
     admin.execute(f"DROP TABLE {unique_name}")
 
 
-def _server_ids(
+def server_ids(
     conn: psycopg.Connection[Any], table: str, where: str, text_search: str = "simple"
 ) -> set[int]:
     sql, params = build_pg_where(where, 0, BINDINGS, TYPES, text_search=text_search)
@@ -133,7 +138,7 @@ def _memory_rows() -> list[dict[str, Any]]:
     return rows
 
 
-def _memory_ids(where: str) -> set[int]:
+def memory_ids(where: str) -> set[int]:
     parsed = parse_filter(where, BINDINGS)
     assert parsed is not None
     predicate = compile_filter(parsed.root, MEMORY_TYPES, BINDINGS, datetime.now(UTC))
@@ -144,16 +149,16 @@ def _memory_ids(where: str) -> set[int]:
 def test_each_new_form_returns_the_expected_rows_on_both_backends(
     admin: psycopg.Connection[Any], table: str, where: str, expected: set[int]
 ) -> None:
-    assert _server_ids(admin, table, where) == expected
-    assert _memory_ids(where) == expected
+    assert server_ids(admin, table, where) == expected
+    assert memory_ids(where) == expected
 
 
 def test_text_that_is_no_number_fails_alike(admin: psycopg.Connection[Any], table: str) -> None:
     where = "meta->>'word' > 1"
     with pytest.raises(psycopg.errors.InvalidTextRepresentation):
-        _server_ids(admin, table, where)
+        server_ids(admin, table, where)
     with pytest.raises(CastError) as raised:
-        _memory_ids(where)
+        memory_ids(where)
     assert raised.value.sqlstate == "22P02"
 
 
