@@ -12,6 +12,7 @@ its literals is built from that one's template, and is then exactly what the par
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -310,3 +311,33 @@ def test_built_filters_select_the_rows_their_parses_select(admin: Any, second_ro
         assert server_ids(admin, second_round_table, where) == expected, where  # the shape's plan
         assert memory_ids(where) == expected, where
     assert built >= len(SECOND_ROUND_CASES) - 3, built  # all but the few whose literals cannot pair
+
+
+def test_threads_sharing_the_caches_get_what_one_thread_gets() -> None:
+    """Eight threads compile the same mix of shapes and literals at once (the sync API's threads share
+    the caches): every answer is the one a single thread computed, whatever was learnt meanwhile."""
+    gen = ShapeGenerator(7)
+    texts: list[str] = []
+    while len(texts) < 240:
+        try:
+            tokens = scan(gen.expression())
+        except FilterError:
+            continue
+        texts.extend(gen.redrawn(tokens) for _ in range(6))
+    expected = {text: _parsed_afresh(text, TYPES[0]) for text in texts}
+    answers: dict[int, list[tuple[str, Outcome]]] = {}
+
+    def work(worker: int) -> None:
+        order = texts[worker:] + texts[:worker]
+        answers[worker] = [(text, _outcome(text, TYPES[0])) for text in order for _ in range(2)]
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(len(got) for got in answers.values()) == 8 * 2 * len(texts)
+    for got in answers.values():
+        for text, outcome in got:
+            assert outcome == expected[text], text
+    assert shape_cache_info().hits > 0
