@@ -7,7 +7,9 @@ its literals is built from that one's template, and is then exactly what the par
 * each way a literal can refuse the template (another kind, bad JSON, an index past int4, another
   interval, a ``$`` in a JSON literal) still answers what the parser answers;
 * a built filter's tree is only made when read; its §12 positions are its own text's;
-* the cache is bounded.
+* on the real server, every §12 execution case built from a shape taught by other literals selects the
+  rows its parse selects, in PostgreSQL and in memory;
+* the caches are bounded, and eight threads sharing them get what one thread gets.
 """
 
 from __future__ import annotations
