@@ -152,7 +152,8 @@ Placed = list[JsonPath | Contains | TextSearch]
 
 def _copy(node: Node, swap: Swap, placed: Placed) -> Node:
     """``node`` copied with every literal Value swapped, left to right (source order), the copied §12
-    nodes appended to ``placed`` in that order; a node with no literal in it is shared, not copied."""
+    nodes appended to ``placed`` in that order; a node that holds no Value (``IS NULL``, ``now()``) is
+    shared, not copied, as are boolean Values (words: part of the shape)."""
     if type(node) is Compare:
         return Compare(node.column, node.op, _one(node.value, swap))
     if type(node) is And or type(node) is Or:
