@@ -332,10 +332,16 @@ class TypeRegistry:
         result = cursor.pgresult  # read directly: building `cursor.description` costs more than a row
         if result is None:
             return no_result
-        encoding = cursor.connection.info.encoding
+        return self.row_maker(cursor.connection, result)
+
+    def row_maker(self, connection: BaseConnection[Any], result: PGresult | None) -> RowMaker[Row]:
+        """:meth:`row_factory` for a result read without a cursor (``backend.pipeline``)."""
+        if result is None:
+            return no_result
+        encoding = connection.info.encoding
         names = [(result.fname(i) or b"").decode(encoding, "replace") for i in range(result.nfields)]
         sql_ascii = encoding == "ascii"
-        fixes = self._fixes(cursor.connection, result, sql_ascii) if self._arrays or sql_ascii else None
+        fixes = self._fixes(connection, result, sql_ascii) if self._arrays or sql_ascii else None
         if not fixes:
 
             def make_row(values: Sequence[Any]) -> Row:
