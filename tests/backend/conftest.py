@@ -20,6 +20,7 @@ _DB = frozenset({"dsn", "direct_dsn", "pooler_dsn"})
 ASYNC_ONLY: dict[str, str] = {
     "test_another_event_loop_is_refused_not_hung": "no event loop in sync, so no EventLoopMismatch",
     "test_a_cancelled_call_cancels_the_statement": "a cancelled task cannot stop a call in a thread",
+    "test_a_page_alone_cancelled_half_way_leaves_the_pool_working": "no task to cancel in sync",
     "test_both_flavours_give_the_same_rows_and_errors_on_one_table": "it runs both flavours itself",
     "test_the_page_settings_hold_for_their_implicit_transaction_only": "it tests the SQL, not a flavour",
 }

@@ -3,6 +3,7 @@ statement, heals when the schema moved, and stays out of pins, transactions, tel
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import psycopg
@@ -134,6 +135,32 @@ async def test_a_page_alone_that_times_out_is_query_canceled_and_leaves_the_conn
         with pytest.raises(QueryCanceled):
             await backend.run_page_alone(page, statement_timeout_ms=1)
         assert len(await backend.query(unique_name, "id = 7")) == 1  # the one connection is usable
+
+
+async def test_a_page_alone_cancelled_half_way_leaves_the_pool_working(
+    dsn: str, admin: psycopg.Connection[Any], unique_name: str
+) -> None:
+    # The pipeline is read below psycopg's cursor (backend.pipeline): a task cancelled while it waits
+    # for the results leaves the server still running the statement; the connection must not serve the
+    # next caller (backend.pipeline closes it; psycopg_pool would also discard one returned ACTIVE).
+    admin.execute(f"CREATE TABLE {unique_name} (id int PRIMARY KEY, body text)")
+    admin.execute(f"INSERT INTO {unique_name} SELECT g, md5(g::text) FROM generate_series(1, 300000) g")
+    page = prepare_page(unique_name, "body LIKE '%zzzz%'", order_by="id", size=5)  # a full scan
+    async with make_backend(dsn, capacity=1) as backend:
+        await backend.warm_schema(unique_name)
+        for _ in range(3):
+            slow = asyncio.ensure_future(backend.run_page_alone(page, statement_timeout_ms=60_000))
+            await asyncio.sleep(0.02)
+            slow.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await slow
+            assert len(await backend.query(unique_name, "id = 7")) == 1  # the one slot works again
+        quick = prepare_page(unique_name, "id <= 3", order_by="id", size=5)
+        assert [r["id"] for r in (await backend.run_page_alone(quick, statement_timeout_ms=5_000)).rows] == [
+            1,
+            2,
+            3,
+        ]
 
 
 async def test_a_page_alone_on_a_renamed_column_re_resolves(

@@ -35,7 +35,6 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from axonstore.backend.connections import (
     PINNING_DISABLED_REASON,
-    READ_ONLY_TIMEOUT_SQL,
     RELEASED_PIN_REASON,
     STATEMENT_TIMEOUT_SQL,
     Pin,
@@ -65,6 +64,9 @@ from axonstore.backend.core import (
     stale_after_hit,
     uses_copy,
     write_statements,
+)
+from axonstore.backend.pipeline import (
+    settled_rows,  # sync: settled_rows_sync,
 )
 from axonstore.backend.replicas import (
     DEFAULT_MAX_LAG_MS,
@@ -385,7 +387,8 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
         """One page in a read-only transaction of its own with a statement timeout, in **one** round
         trip on a cache hit: the settings (``READ_ONLY_TIMEOUT_SQL``) and the ``SELECT`` go out pipelined
         with one Sync, which makes them one implicit transaction (three round trips as a
-        ``transaction()`` block). A miss, a stale schema, telemetry or read routing take the block."""
+        ``transaction()`` block) — in one write and one read (:mod:`.pipeline`). A miss, a stale schema,
+        telemetry or read routing take the block."""
         check_transaction_options(None, True, statement_timeout_ms)
         resolved = cached_schema(page, self.cache_key(page.table))
         if resolved is None or self.warm is None:  # a miss, or telemetry / routing on: the block
@@ -394,12 +397,13 @@ class PostgresStoreBackend(BackendCore, AsyncVerbs):
         self._enter()
         conn = await self._acquire()
         try:
-            cursor = conn.cursor(row_factory=self._types.row_factory)
             try:
-                async with conn.pipeline():  # one cursor: its result is the last statement's, the rows
-                    await cursor.execute(READ_ONLY_TIMEOUT_SQL, [str(statement_timeout_ms)])
-                    await cursor.execute(*statement)
-                rows: list[Row] = await cursor.fetchall()
+                rows: list[Row] = await settled_rows(  # sync: rows: list[Row] = settled_rows_sync(
+                    conn,
+                    *statement,
+                    statement_timeout_ms,
+                    self._types.row_maker,  # sync: self._types.row_factory,
+                )
             except psycopg.Error as exc:
                 await _rollback_quietly(conn)  # the Sync ended the aborted transaction: a no-op then
                 self._evict_or_raise(page.op, page.table, exc)

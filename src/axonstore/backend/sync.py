@@ -36,7 +36,6 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from axonstore.backend.connections import (
     PINNING_DISABLED_REASON,
-    READ_ONLY_TIMEOUT_SQL,
     RELEASED_PIN_REASON,
     STATEMENT_TIMEOUT_SQL,
     Pin,
@@ -66,6 +65,9 @@ from axonstore.backend.core import (
     stale_after_hit,
     uses_copy,
     write_statements,
+)
+from axonstore.backend.pipeline import (
+    settled_rows_sync,
 )
 from axonstore.backend.replicas import (
     DEFAULT_MAX_LAG_MS,
@@ -376,7 +378,8 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         """One page in a read-only transaction of its own with a statement timeout, in **one** round
         trip on a cache hit: the settings (``READ_ONLY_TIMEOUT_SQL``) and the ``SELECT`` go out pipelined
         with one Sync, which makes them one implicit transaction (three round trips as a
-        ``transaction()`` block). A miss, a stale schema, telemetry or read routing take the block."""
+        ``transaction()`` block) — in one write and one read (:mod:`.pipeline`). A miss, a stale schema,
+        telemetry or read routing take the block."""
         check_transaction_options(None, True, statement_timeout_ms)
         resolved = cached_schema(page, self.cache_key(page.table))
         if resolved is None or self.warm is None:  # a miss, or telemetry / routing on: the block
@@ -385,12 +388,13 @@ class PostgresStoreBackend(BackendCore, SyncVerbs):
         self._enter()
         conn = self._acquire()
         try:
-            cursor = conn.cursor(row_factory=self._types.row_factory)
             try:
-                with conn.pipeline():  # one cursor: its result is the last statement's, the rows
-                    cursor.execute(READ_ONLY_TIMEOUT_SQL, [str(statement_timeout_ms)])
-                    cursor.execute(*statement)
-                rows: list[Row] = cursor.fetchall()
+                rows: list[Row] = settled_rows_sync(
+                    conn,
+                    *statement,
+                    statement_timeout_ms,
+                    self._types.row_factory,
+                )
             except psycopg.Error as exc:
                 _rollback_quietly(conn)  # the Sync ended the aborted transaction: a no-op then
                 self._evict_or_raise(page.op, page.table, exc)
