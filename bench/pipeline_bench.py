@@ -3,9 +3,9 @@
 statement_timeout``), sent two ways — psycopg's pipeline, as ``run_page_alone`` sends it, and libpq's
 pipeline driven through ``psycopg.pq`` (both statements and the Sync in one write, then one read loop).
 
-A measurement for a design decision, not a goal: the second way is not in the package (it would bypass
-psycopg's connection state for one statement pair). The three series share one connection, take turns
-in blocks of ``--calls`` and are checked to return the same rows; direct and through PgBouncer
+The second way is ``axonstore.backend.pipeline.settled_rows``, what ``run_page_alone`` runs since
+2026-12-04 (the measurement that decided it). The three series share one connection, take turns in
+blocks of ``--calls`` and are checked to return the same rows; direct and through PgBouncer
 (``pool_mode=transaction``). Rows come back as tuples in all three.
 
     python bench/pipeline_bench.py [--calls 200] [--rounds 15]
@@ -21,11 +21,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import psycopg
-from psycopg import pq
-from psycopg.adapt import PyFormat, Transformer
 
 from _servers import bench_servers, load  # bench/_servers.py: puts the repository on sys.path
 from axonstore.backend.connections import READ_ONLY_TIMEOUT_SQL
+from axonstore.backend.pipeline import settled_rows
 
 _TABLE: Final = "pipeline_bench"
 _SELECT: Final = (
@@ -33,51 +32,6 @@ _SELECT: Final = (
     'ORDER BY "id" LIMIT 51'
 )
 Call = Callable[[int], Awaitable[list[tuple[Any, ...]]]]
-
-
-async def _ready(fd: int, *, read: bool) -> None:
-    """Until ``fd`` can be read (or written), on the running loop."""
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    if read:
-        loop.add_reader(fd, done.set_result, None)
-    else:
-        loop.add_writer(fd, done.set_result, None)
-    try:
-        await done
-    finally:
-        if read:
-            loop.remove_reader(fd)
-        else:
-            loop.remove_writer(fd)
-
-
-async def _libpq_pipeline(conn: psycopg.AsyncConnection[Any], key: int) -> list[tuple[Any, ...]]:
-    """The settings statement and the ``SELECT`` in libpq's pipeline: one write, one read loop."""
-    wire, adapt = conn.pgconn, Transformer(conn)
-    params = adapt.dump_sequence([42, key], [PyFormat.AUTO] * 2)
-    wire.enter_pipeline_mode()
-    wire.send_query_params(READ_ONLY_TIMEOUT_SQL.encode(), [b"5000"], None, None, 0)
-    wire.send_query_params(_SELECT.encode(), params, adapt.types, adapt.formats, 1)
-    wire.pipeline_sync()
-    while wire.flush():
-        await _ready(wire.socket, read=False)
-    results = []
-    while True:
-        while wire.is_busy():
-            await _ready(wire.socket, read=True)
-            wire.consume_input()
-        result = wire.get_result()
-        if result is None:
-            continue
-        if result.status == pq.ExecStatus.PIPELINE_SYNC:
-            break
-        if result.status not in (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK):
-            raise RuntimeError(f"unexpected {pq.ExecStatus(result.status).name}")
-        results.append(result)
-    wire.exit_pipeline_mode()
-    adapt.set_pgresult(results[-1])
-    return adapt.load_rows(0, results[-1].ntuples, tuple)
 
 
 async def _lane(dsn: str, calls: int, rounds: int) -> dict[str, float]:
@@ -97,7 +51,7 @@ async def _lane(dsn: str, calls: int, rounds: int) -> dict[str, float]:
             return [tuple(row) for row in await cursor.fetchall()]
 
         async def libpq_pipeline(key: int) -> list[tuple[Any, ...]]:
-            return await _libpq_pipeline(conn, key)
+            return await settled_rows(conn, _SELECT, [42, key], 5000, lambda _conn, _result: tuple)
 
         series: dict[str, Call] = {
             "one SELECT": one_select,
