@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from axonstore import BadArgument, PostgresStoreBackend, QueryCanceled, UnknownColumn
 from axonstore.backend.connections import READ_ONLY_TIMEOUT_SQL
-from axonstore.operations import prepare_page, prepare_read
+from axonstore.operations import PageRead, prepare_page, prepare_read
 from tests._wire import WireLog
 from tests.backend import make_backend
 
@@ -124,12 +124,17 @@ async def test_a_page_alone_is_one_round_trip_in_a_read_only_transaction_with_it
     assert [r["qty"] for r in warm.rows] == [5, 4] and warm.next == in_block.next
 
 
+def _slow_page(admin: psycopg.Connection[Any], table: str) -> PageRead:
+    """A page that scans 300 000 rows for a match that is not there (tens of milliseconds)."""
+    admin.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, body text)")
+    admin.execute(f"INSERT INTO {table} SELECT g, md5(g::text) FROM generate_series(1, 300000) g")
+    return prepare_page(table, "body LIKE '%zzzz%'", order_by="id", size=5)  # a full scan
+
+
 async def test_a_page_alone_that_times_out_is_query_canceled_and_leaves_the_connection_clean(
     dsn: str, admin: psycopg.Connection[Any], unique_name: str
 ) -> None:
-    admin.execute(f"CREATE TABLE {unique_name} (id int PRIMARY KEY, body text)")
-    admin.execute(f"INSERT INTO {unique_name} SELECT g, md5(g::text) FROM generate_series(1, 300000) g")
-    page = prepare_page(unique_name, "body LIKE '%zzzz%'", order_by="id", size=5)  # a full scan
+    page = _slow_page(admin, unique_name)
     async with make_backend(dsn, capacity=1) as backend:
         await backend.warm_schema(unique_name)
         with pytest.raises(QueryCanceled):
@@ -143,9 +148,7 @@ async def test_a_page_alone_cancelled_half_way_leaves_the_pool_working(
     # The pipeline is read below psycopg's cursor (backend.pipeline): a task cancelled while it waits
     # for the results leaves the server still running the statement; the connection must not serve the
     # next caller (backend.pipeline closes it; psycopg_pool would also discard one returned ACTIVE).
-    admin.execute(f"CREATE TABLE {unique_name} (id int PRIMARY KEY, body text)")
-    admin.execute(f"INSERT INTO {unique_name} SELECT g, md5(g::text) FROM generate_series(1, 300000) g")
-    page = prepare_page(unique_name, "body LIKE '%zzzz%'", order_by="id", size=5)  # a full scan
+    page = _slow_page(admin, unique_name)
     async with make_backend(dsn, capacity=1) as backend:
         await backend.warm_schema(unique_name)
         for _ in range(3):
