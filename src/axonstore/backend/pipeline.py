@@ -37,7 +37,7 @@ from axonstore.backend.connections import READ_ONLY_TIMEOUT_SQL
 __all__ = ["MakeRows", "settled_rows", "settled_rows_sync"]
 
 #: Rows from a result without a cursor: ``TypeRegistry.row_maker``.
-MakeRows = Callable[[Any, pq.abc.PGresult | None], RowMaker[Any]]
+MakeRows = Callable[[Any, pq.abc.PGresult], RowMaker[Any]]
 _TEXT: Final = 0  # result and settings-parameter format: text, as a cursor reads and sends them
 _SETTINGS: Final = READ_ONLY_TIMEOUT_SQL.encode()
 _ANSWERED: Final = [pq.ExecStatus.TUPLES_OK, pq.ExecStatus.TUPLES_OK]  # the settings' no row, the rows
@@ -98,10 +98,8 @@ def settled_rows_sync(
 async def _flush(wire: pq.abc.PGconn) -> None:
     """Send what libpq holds; while it cannot, read what the server sends meanwhile (libpq's rule)."""
     while wire.flush():
-        readable, writable = await _ready(wire.socket)
-        if readable:
+        if await _wait(wire.socket, or_writable=True):
             wire.consume_input()
-        del writable
 
 
 async def _results_until_sync(wire: pq.abc.PGconn) -> list[pq.abc.PGresult]:
@@ -110,7 +108,7 @@ async def _results_until_sync(wire: pq.abc.PGconn) -> list[pq.abc.PGresult]:
     results: list[pq.abc.PGresult] = []
     while True:
         while wire.is_busy():
-            await _readable(wire.socket)
+            await _wait(wire.socket)
             wire.consume_input()
         result = wire.get_result()
         if result is None:  # the end of one statement's results
@@ -120,29 +118,22 @@ async def _results_until_sync(wire: pq.abc.PGconn) -> list[pq.abc.PGresult]:
         results.append(result)
 
 
-async def _readable(fd: int) -> None:
+async def _wait(fd: int, *, or_writable: bool = False) -> bool:
+    """Until ``fd`` can be read (or, with ``or_writable``, written), on the running loop: whether it
+    can be read."""
     loop = asyncio.get_running_loop()
-    ready = loop.create_future()
-    loop.add_reader(fd, ready.set_result, None)
-    try:
-        await ready
-    finally:
-        loop.remove_reader(fd)
-
-
-async def _ready(fd: int) -> tuple[bool, bool]:
-    """Until ``fd`` can be read or written: which."""
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[tuple[bool, bool]] = loop.create_future()
+    ready: asyncio.Future[bool] = loop.create_future()
 
     def seen(readable: bool) -> None:
         if not ready.done():
-            ready.set_result((readable, not readable))
+            ready.set_result(readable)
 
     loop.add_reader(fd, seen, True)
-    loop.add_writer(fd, seen, False)
+    if or_writable:
+        loop.add_writer(fd, seen, False)
     try:
         return await ready
     finally:
         loop.remove_reader(fd)
-        loop.remove_writer(fd)
+        if or_writable:
+            loop.remove_writer(fd)

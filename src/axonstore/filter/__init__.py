@@ -177,8 +177,8 @@ def parse_cache_info() -> CacheInfo:
 
 def shape_cache_info() -> CacheInfo:
     """Hits, misses and size of the shape cache (:mod:`axonstore.filter._shapes`): a hit is a new
-    expression whose shape was learnt — built from its template, unless one of its literals sends it to
-    the parser — and a miss a template learnt (or a shape found to have none)."""
+    expression whose shape was learnt (built from its template, unless one of its literals sends it to
+    the parser, or parsed when the shape was found to have none), a miss a shape learnt."""
     return _SHAPES.info()
 
 

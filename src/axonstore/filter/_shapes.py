@@ -342,27 +342,27 @@ def shape_size(shape: Shape | None) -> int:
 
 def literal_values(tree: Node) -> list[Value]:
     """The literal Values of ``tree`` (not booleans), in source order: what a shape's slots fill."""
-    found: list[Value] = []
-
-    def record(value: Value, _where: int) -> Value:
-        found.append(value)
-        return value
-
-    _copy(tree, record, [])
-    return found
+    return [value for value, _ in _literals(tree, [])]
 
 
-def learn(parsed: Filter, tokens: list[str]) -> Shape | None:
-    """``parsed`` (the parse of ``tokens``) as the template of its shape, or ``None`` when its literal
-    tokens and its tree's literal Values do not pair up exactly."""
+def _literals(tree: Node, placed: Placed) -> list[tuple[Value, int]]:
+    """Each literal Value of ``tree`` with where it stands, in source order (its §12 nodes, copied,
+    appended to ``placed``): :func:`_copy`'s walk, recording instead of swapping."""
     found: list[tuple[Value, int]] = []
 
     def record(value: Value, where: int) -> Value:
         found.append((value, where))
         return value
 
+    _copy(tree, record, placed)
+    return found
+
+
+def learn(parsed: Filter, tokens: list[str]) -> Shape | None:
+    """``parsed`` (the parse of ``tokens``) as the template of its shape, or ``None`` when its literal
+    tokens and its tree's literal Values do not pair up exactly."""
     placed: Placed = []
-    _copy(parsed.root, record, placed)
+    found = _literals(parsed.root, placed)
     literals: list[int] = []  # the tokens that make a Value, in source order
     fixed: list[tuple[int, str]] = []  # an interval's body: inlined, so the same in every expression
     for index, token in enumerate(tokens):

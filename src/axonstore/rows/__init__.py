@@ -334,10 +334,8 @@ class TypeRegistry:
             return no_result
         return self.row_maker(cursor.connection, result)
 
-    def row_maker(self, connection: BaseConnection[Any], result: PGresult | None) -> RowMaker[Row]:
+    def row_maker(self, connection: BaseConnection[Any], result: PGresult) -> RowMaker[Row]:
         """:meth:`row_factory` for a result read without a cursor (``backend.pipeline``)."""
-        if result is None:
-            return no_result
         encoding = connection.info.encoding
         names = [(result.fname(i) or b"").decode(encoding, "replace") for i in range(result.nfields)]
         sql_ascii = encoding == "ascii"
